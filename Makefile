@@ -1,0 +1,45 @@
+# The two commands a learner needs: `make lab` and `make test`. Both set everything up first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: lab test setup graphviz bench clean
+
+setup: $(STAMP) graphviz
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (ecs-alb-lab)" >/dev/null
+	@touch $(STAMP)
+
+# Diagrams need Graphviz's `dot` binary; pip cannot provide it.
+graphviz:
+	@command -v dot >/dev/null 2>&1 && exit 0; \
+	if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  echo "Installing Graphviz (the 'dot' binary) with apt-get..."; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz >/dev/null; \
+	elif command -v apt-get >/dev/null 2>&1 && command -v sudo >/dev/null 2>&1; then \
+	  echo "Installing Graphviz (the 'dot' binary) with sudo apt-get..."; \
+	  sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz >/dev/null; \
+	else \
+	  echo "Graphviz's 'dot' binary is missing. Install it, then run make again:"; \
+	  echo "  Debian/Ubuntu: sudo apt-get install graphviz"; \
+	  echo "  macOS:         brew install graphviz"; \
+	  echo "  conda:         conda install -c conda-forge graphviz"; \
+	  exit 1; \
+	fi
+
+lab: setup
+	$(BIN)/jupyter lab notebooks/00_start_here.ipynb
+
+test: setup
+	$(BIN)/python -m pytest
+
+bench: setup
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,74 @@
+"""boto3 clients for either backend: the local sandbox or (opt-in) a real AWS account.
+
+Everything in the course talks to AWS through `Clients`, so the same code reads the
+sandbox and a real account.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import boto3
+from botocore.config import Config
+
+DEFAULT_REGION = "us-east-1"
+# moto's default account; the sandbox never talks to a real account.
+SANDBOX_ACCOUNT_ID = "123456789012"
+SANDBOX_CREDENTIALS = {"aws_access_key_id": "sandbox", "aws_secret_access_key": "sandbox"}
+
+
+def fail_fast_config() -> Config:
+    """moto's server turns its own bugs into HTTP 500, which botocore retries for
+    a long time; against the sandbox one attempt is the honest answer."""
+    return Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=5, read_timeout=30)
+
+
+@dataclass
+class Clients:
+    """Lazily-built boto3 clients for one endpoint (sandbox) or the default chain (AWS)."""
+
+    endpoint_url: str | None = None
+    region: str = DEFAULT_REGION
+    _session: boto3.session.Session | None = field(default=None, repr=False)
+
+    @property
+    def is_sandbox(self) -> bool:
+        return self.endpoint_url is not None
+
+    @cached_property
+    def session(self) -> boto3.session.Session:
+        if self._session is not None:
+            return self._session
+        if self.is_sandbox:
+            return boto3.session.Session(region_name=self.region, **SANDBOX_CREDENTIALS)
+        return boto3.session.Session(region_name=self.region)
+
+    def client(self, service: str):
+        if self.is_sandbox:
+            return self.session.client(service, endpoint_url=self.endpoint_url, config=fail_fast_config())
+        return self.session.client(service)
+
+    @cached_property
+    def ec2(self):
+        return self.client("ec2")
+
+    @cached_property
+    def ecs(self):
+        return self.client("ecs")
+
+    @cached_property
+    def elbv2(self):
+        return self.client("elbv2")
+
+    @cached_property
+    def iam(self):
+        return self.client("iam")
+
+    @cached_property
+    def ssm(self):
+        return self.client("ssm")
+
+    @cached_property
+    def sts(self):
+        return self.client("sts")

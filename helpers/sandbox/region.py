@@ -1,0 +1,219 @@
+"""The sandbox region: one process that hosts moto's API plus the behaviour AWS has and moto lacks.
+
+    control plane   moto's server on a free loopback port (boto3/CLI talk to it unchanged)
+    moto_fixes      small corrections so moto answers as AWS does (see that module)
+    containers      real HTTP server processes, one per running task ("Tomcat on 8081")
+    scheduler       the ECS agent and service scheduler: join instances, place tasks, pick host ports
+    health          the ELB health checker and the target state machine
+    dataplane       a SOCKS5 proxy that is "the internet", and the ALB emulation behind it
+
+Threads share moto's in-memory models. `SandboxContext.lock` is held while moto serves a
+request and whenever a sandbox thread reads or changes moto's models directly; never hold it
+while calling the API (that request would wait for the lock forever).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from helpers.backend import DEFAULT_REGION, SANDBOX_ACCOUNT_ID, Clients
+from helpers.sandbox.timescale import TimeScale
+
+# Linux's default net.ipv4.ip_local_port_range, which the ECS agent uses (FACTS.md).
+DEFAULT_HOST_PORT_RANGE = (32768, 60999)
+
+log = logging.getLogger("helpers.sandbox")
+
+
+@dataclass
+class SandboxOptions:
+    region: str = DEFAULT_REGION
+    time_scale: float = TimeScale().factor
+    host_port_range: tuple[int, int] = DEFAULT_HOST_PORT_RANGE
+    # How often the scheduler reconciles, in real seconds (AWS's own cadence is not documented).
+    reconcile_interval: float = 0.1
+
+    def __post_init__(self) -> None:
+        low, high = self.host_port_range
+        if not (1 <= low <= high <= 65535):
+            raise ValueError(f"host port range must be within 1-65535 and low <= high, got {low}-{high}")
+        TimeScale(self.time_scale)  # validates
+
+
+@dataclass
+class SandboxContext:
+    """What every sandbox component shares."""
+
+    options: SandboxOptions
+    endpoint_url: str = ""
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    account_id: str = SANDBOX_ACCOUNT_ID
+    components: dict[str, Any] = field(default_factory=dict)
+    _snapshot_cache: tuple[float, Any] | None = field(default=None, repr=False)
+
+    @property
+    def region(self) -> str:
+        return self.options.region
+
+    @property
+    def timescale(self) -> TimeScale:
+        return TimeScale(self.options.time_scale)
+
+    def clients(self) -> Clients:
+        """Fresh boto3 clients for this sandbox (boto3 clients are thread-safe, sessions are not)."""
+        return Clients(endpoint_url=self.endpoint_url, region=self.region)
+
+    # moto's in-memory backends for this account and region. Hold `lock` while using them.
+    def ec2(self):
+        from moto.ec2.models import ec2_backends
+
+        return ec2_backends[self.account_id][self.region]
+
+    def ecs(self):
+        from moto.ecs.models import ecs_backends
+
+        return ecs_backends[self.account_id][self.region]
+
+    def elbv2(self):
+        from moto.elbv2.models import elbv2_backends
+
+        return elbv2_backends[self.account_id][self.region]
+
+    def iam(self):
+        from moto.iam.models import iam_backends
+
+        return iam_backends[self.account_id]["global"]
+
+    def snapshot(self, max_age: float = 0.25):
+        """The evaluator's view of the region, re-read at most every `max_age` seconds."""
+        from helpers.evaluator import read_snapshot
+
+        now = time.monotonic()
+        cached = self._snapshot_cache
+        if cached is not None and now - cached[0] <= max_age:
+            return cached[1]
+        snap = read_snapshot(self.clients())
+        self._snapshot_cache = (time.monotonic(), snap)
+        return snap
+
+    def invalidate_snapshot(self) -> None:
+        self._snapshot_cache = None
+
+
+def _locked_app(app: Callable, lock: threading.RLock) -> Callable:
+    def serve(environ, start_response):
+        with lock:
+            return app(environ, start_response)
+
+    return serve
+
+
+class Sandbox:
+    """A local AWS region. `start()` returns once every part is serving; `stop()` ends them all."""
+
+    def __init__(self, options: SandboxOptions | None = None) -> None:
+        self.ctx = SandboxContext(options or SandboxOptions())
+        self._server = None
+        self._server_thread: threading.Thread | None = None
+        self._started: list[Any] = []
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self) -> "Sandbox":
+        from werkzeug.serving import make_server
+
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+        from moto.moto_server.threaded_moto_server import MotoRequestHandler
+
+        from helpers.sandbox import moto_fixes
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        moto_fixes.apply(self.ctx)
+
+        app = _locked_app(DomainDispatcherApplication(create_backend_app), self.ctx.lock)
+        self._server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler)
+        host, port = self._server.server_address[:2]
+        self.ctx.endpoint_url = f"http://{host}:{port}"
+        self._server_thread = threading.Thread(target=self._server.serve_forever, name="moto-server", daemon=True)
+        self._server_thread.start()
+
+        try:
+            for name, component in self._components():
+                self.ctx.components[name] = component
+                component.start()
+                self._started.append(component)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _components(self):
+        from helpers.sandbox.containers import ContainerRuntime
+        from helpers.sandbox.dataplane import DataPlane
+        from helpers.sandbox.health import HealthChecker
+        from helpers.sandbox.scheduler import EcsScheduler
+
+        ctx = self.ctx
+        yield "containers", ContainerRuntime(ctx)
+        yield "scheduler", EcsScheduler(ctx)
+        yield "health", HealthChecker(ctx)
+        yield "dataplane", DataPlane(ctx)
+
+    def stop(self) -> None:
+        while self._started:
+            component = self._started.pop()
+            try:
+                component.stop()
+            except Exception:  # keep stopping the rest; report what failed
+                log.exception("stopping %s failed", type(component).__name__)
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._server_thread is not None:
+            self._server_thread.join(timeout=5)
+            self._server_thread = None
+
+    def __enter__(self) -> "Sandbox":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # -- what a client needs -----------------------------------------------------------------
+    @property
+    def endpoint_url(self) -> str:
+        return self.ctx.endpoint_url
+
+    @property
+    def socks_proxy(self) -> str | None:
+        dataplane = self.ctx.components.get("dataplane")
+        return getattr(dataplane, "socks_proxy", None)
+
+    def clients(self) -> Clients:
+        return self.ctx.clients()
+
+    def info(self) -> dict[str, Any]:
+        """The ready line's content."""
+        return {
+            "endpoint_url": self.endpoint_url,
+            "socks_proxy": self.socks_proxy,
+            "region": self.ctx.region,
+            "account_id": self.ctx.account_id,
+            "time_scale": self.ctx.options.time_scale,
+            "host_port_range": list(self.ctx.options.host_port_range),
+        }
+
+    def reset(self) -> None:
+        """Forget every resource (moto's reset) and stop every container."""
+        containers = self.ctx.components.get("containers")
+        if containers is not None:
+            containers.stop_all()
+        import urllib.request
+
+        req = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST")
+        urllib.request.urlopen(req, timeout=10).read()
+        self.ctx.invalidate_snapshot()

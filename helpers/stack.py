@@ -1,0 +1,205 @@
+"""Build the source document's stack with plain boto3 - in the sandbox or (opt-in) in AWS.
+
+The stack (names all start with the stack name, everything tagged `Project=ecs-alb-lab`):
+
+    VPC 10.0.0.0/16, an internet gateway
+      public subnets  10.0.1.0/24 (AZ a), 10.0.2.0/24 (AZ b)  route 0.0.0.0/0 -> IGW
+      private subnets 10.0.11.0/24 (AZ a), 10.0.12.0/24 (AZ b) no route to the IGW
+    ALB (internet-facing, public subnets), SG: tcp 80 from anywhere
+      listener HTTP:80 -> target group (HTTP, instance targets, health check `/`)
+    ECS cluster, two EC2 container instances (public subnets, public IPs, as in the source)
+      host SG: tcp 32768-65535 from the ALB's SG (dynamic ports); tcp 8081 from anywhere
+      (the author had opened 8081 for the app before adding the ALB)
+    task definition: bridge mode, container "tomcat" on 8081, hostPort 0 (dynamic)
+    service: 3 tasks attached to the target group on container port 8081
+
+Nothing here talks to moto directly: the same calls build the stack in AWS.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import asdict, dataclass, field
+
+from helpers.backend import Clients
+
+PROJECT_TAG = {"Key": "Project", "Value": "ecs-alb-lab"}
+ECS_AMI_PARAMETER = "/aws/service/ecs/optimized-ami/amazon-linux-2/recommended/image_id"
+CONTAINER_NAME = "tomcat"
+CONTAINER_PORT = 8081
+# The range the ECS guide and most tutorials open from the ALB's SG (FACTS.md, aws-cdk 9778).
+EPHEMERAL_RANGE = (32768, 65535)
+
+
+@dataclass
+class StackSpec:
+    name: str = "lab"
+    host_port: int = 0  # 0 = dynamic (the source's setup); 8081 = static (its follow-up)
+    desired_count: int = 3
+    instance_count: int = 2
+    hosts_in: str = "public"  # "public" as in the source; "private" as its section 6-2 advises
+    instance_type: str = "t3.small"
+    deregistration_delay: int = 300  # AWS's default, in AWS seconds
+    health_check_path: str = "/"
+
+    def __post_init__(self) -> None:
+        if not (0 <= self.host_port <= 65535):
+            raise ValueError(f"host_port must be 0 (dynamic) or a port 1-65535, got {self.host_port}")
+        if self.hosts_in not in ("public", "private"):
+            raise ValueError(f"hosts_in must be 'public' or 'private', got {self.hosts_in!r}")
+        if not (0 <= self.deregistration_delay <= 3600):
+            raise ValueError(f"deregistration_delay must be 0-3600 seconds, got {self.deregistration_delay}")
+
+
+@dataclass
+class Stack:
+    """The ids of what `build_stack` made (what a notebook or `cleanup` needs)."""
+
+    spec: StackSpec
+    vpc_id: str = ""
+    igw_id: str = ""
+    public_subnet_ids: list[str] = field(default_factory=list)
+    private_subnet_ids: list[str] = field(default_factory=list)
+    public_route_table_id: str = ""
+    alb_sg_id: str = ""
+    host_sg_id: str = ""
+    alb_arn: str = ""
+    alb_dns_name: str = ""
+    target_group_arn: str = ""
+    listener_arn: str = ""
+    cluster_name: str = ""
+    instance_ids: list[str] = field(default_factory=list)
+    task_definition_arn: str = ""
+    service_name: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _tags(name: str, stack: str) -> list[dict]:
+    return [PROJECT_TAG, {"Key": "Name", "Value": name}, {"Key": "lab:stack", "Value": stack}]
+
+
+def _tag_spec(resource_type: str, name: str, stack: str) -> list[dict]:
+    return [{"ResourceType": resource_type, "Tags": _tags(name, stack)}]
+
+
+def ecs_user_data(cluster_name: str) -> str:
+    """What the ECS-optimized AMI reads to join a cluster (ECS guide: 'Bootstrapping container instances')."""
+    return f"#!/bin/bash\necho ECS_CLUSTER={cluster_name} >> /etc/ecs/ecs.config\n"
+
+
+def availability_zones(clients: Clients, count: int = 2) -> list[str]:
+    zones = clients.ec2.describe_availability_zones()["AvailabilityZones"]
+    names = sorted(z["ZoneName"] for z in zones if z.get("State", "available") == "available")
+    if len(names) < count:
+        raise RuntimeError(f"region {clients.region} has {len(names)} availability zones; the ALB needs {count}")
+    return names[:count]
+
+
+def build_network(clients: Clients, stack: Stack) -> None:
+    ec2, name = clients.ec2, stack.spec.name
+    stack.vpc_id = ec2.create_vpc(CidrBlock="10.0.0.0/16", TagSpecifications=_tag_spec("vpc", f"{name}-vpc", name))["Vpc"]["VpcId"]
+    ec2.modify_vpc_attribute(VpcId=stack.vpc_id, EnableDnsHostnames={"Value": True})
+    stack.igw_id = ec2.create_internet_gateway(TagSpecifications=_tag_spec("internet-gateway", f"{name}-igw", name))["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=stack.igw_id, VpcId=stack.vpc_id)
+
+    zones = availability_zones(clients)
+    for index, zone in enumerate(zones):
+        suffix = "ab"[index]
+        public = ec2.create_subnet(VpcId=stack.vpc_id, CidrBlock=f"10.0.{index + 1}.0/24", AvailabilityZone=zone,
+                                   TagSpecifications=_tag_spec("subnet", f"{name}-public-{suffix}", name))["Subnet"]["SubnetId"]
+        ec2.modify_subnet_attribute(SubnetId=public, MapPublicIpOnLaunch={"Value": True})
+        private = ec2.create_subnet(VpcId=stack.vpc_id, CidrBlock=f"10.0.{index + 11}.0/24", AvailabilityZone=zone,
+                                    TagSpecifications=_tag_spec("subnet", f"{name}-private-{suffix}", name))["Subnet"]["SubnetId"]
+        stack.public_subnet_ids.append(public)
+        stack.private_subnet_ids.append(private)
+
+    stack.public_route_table_id = ec2.create_route_table(
+        VpcId=stack.vpc_id, TagSpecifications=_tag_spec("route-table", f"{name}-public-rt", name))["RouteTable"]["RouteTableId"]
+    ec2.create_route(RouteTableId=stack.public_route_table_id, DestinationCidrBlock="0.0.0.0/0", GatewayId=stack.igw_id)
+    for subnet_id in stack.public_subnet_ids:
+        ec2.associate_route_table(RouteTableId=stack.public_route_table_id, SubnetId=subnet_id)
+
+
+def build_security_groups(clients: Clients, stack: Stack) -> None:
+    ec2, name = clients.ec2, stack.spec.name
+    stack.alb_sg_id = ec2.create_security_group(
+        GroupName=f"{name}-alb-sg", Description="ALB: HTTP from the internet", VpcId=stack.vpc_id,
+        TagSpecifications=_tag_spec("security-group", f"{name}-alb-sg", name))["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=stack.alb_sg_id, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "IpRanges": [{"CidrIp": "0.0.0.0/0", "Description": "HTTP from anywhere"}]},
+    ])
+    stack.host_sg_id = ec2.create_security_group(
+        GroupName=f"{name}-host-sg", Description="ECS hosts", VpcId=stack.vpc_id,
+        TagSpecifications=_tag_spec("security-group", f"{name}-host-sg", name))["GroupId"]
+    low, high = EPHEMERAL_RANGE
+    ec2.authorize_security_group_ingress(GroupId=stack.host_sg_id, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": low, "ToPort": high,
+         "UserIdGroupPairs": [{"GroupId": stack.alb_sg_id, "Description": "dynamic host ports, from the ALB only"}]},
+        {"IpProtocol": "tcp", "FromPort": CONTAINER_PORT, "ToPort": CONTAINER_PORT,
+         "IpRanges": [{"CidrIp": "0.0.0.0/0", "Description": "the app's port, opened before the ALB existed"}]},
+    ])
+
+
+def build_load_balancer(clients: Clients, stack: Stack) -> None:
+    elbv2, name = clients.elbv2, stack.spec.name
+    lb = elbv2.create_load_balancer(Name=f"{name}-alb", Subnets=stack.public_subnet_ids, SecurityGroups=[stack.alb_sg_id],
+                                    Scheme="internet-facing", Type="application", IpAddressType="ipv4",
+                                    Tags=_tags(f"{name}-alb", name))["LoadBalancers"][0]
+    stack.alb_arn, stack.alb_dns_name = lb["LoadBalancerArn"], lb["DNSName"]
+    tg = elbv2.create_target_group(Name=f"{name}-tg", Protocol="HTTP", Port=80, VpcId=stack.vpc_id, TargetType="instance",
+                                   HealthCheckProtocol="HTTP", HealthCheckPort="traffic-port",
+                                   HealthCheckPath=stack.spec.health_check_path, Matcher={"HttpCode": "200"},
+                                   Tags=_tags(f"{name}-tg", name))["TargetGroups"][0]
+    stack.target_group_arn = tg["TargetGroupArn"]
+    elbv2.modify_target_group_attributes(TargetGroupArn=stack.target_group_arn, Attributes=[
+        {"Key": "deregistration_delay.timeout_seconds", "Value": str(stack.spec.deregistration_delay)}])
+    stack.listener_arn = elbv2.create_listener(
+        LoadBalancerArn=stack.alb_arn, Protocol="HTTP", Port=80,
+        DefaultActions=[{"Type": "forward", "TargetGroupArn": stack.target_group_arn}],
+        Tags=_tags(f"{name}-listener-80", name))["Listeners"][0]["ListenerArn"]
+
+
+def build_cluster(clients: Clients, stack: Stack) -> None:
+    spec, name = stack.spec, stack.spec.name
+    stack.cluster_name = f"{name}-cluster"
+    clients.ecs.create_cluster(clusterName=stack.cluster_name, tags=[{"key": "Project", "value": "ecs-alb-lab"}])
+    image_id = clients.ssm.get_parameter(Name=ECS_AMI_PARAMETER)["Parameter"]["Value"]
+    subnets = stack.public_subnet_ids if spec.hosts_in == "public" else stack.private_subnet_ids
+    for index in range(spec.instance_count):
+        subnet_id = subnets[index % len(subnets)]
+        reservation = clients.ec2.run_instances(
+            ImageId=image_id, InstanceType=spec.instance_type, MinCount=1, MaxCount=1,
+            SubnetId=subnet_id, SecurityGroupIds=[stack.host_sg_id],
+            UserData=ecs_user_data(stack.cluster_name),
+            TagSpecifications=_tag_spec("instance", f"{name}-ecs-host-{index + 1}", name))
+        stack.instance_ids.append(reservation["Instances"][0]["InstanceId"])
+
+
+def build_service(clients: Clients, stack: Stack) -> None:
+    spec, name = stack.spec, stack.spec.name
+    port_mapping = {"containerPort": CONTAINER_PORT, "protocol": "tcp"}
+    port_mapping["hostPort"] = spec.host_port
+    stack.task_definition_arn = clients.ecs.register_task_definition(
+        family=f"{name}-web", networkMode="bridge", requiresCompatibilities=["EC2"],
+        containerDefinitions=[{"name": CONTAINER_NAME, "image": "tomcat:9.0", "memory": 256, "cpu": 256,
+                               "essential": True, "portMappings": [port_mapping]}],
+        tags=[{"key": "Project", "value": "ecs-alb-lab"}])["taskDefinition"]["taskDefinitionArn"]
+    stack.service_name = f"{name}-svc"
+    clients.ecs.create_service(
+        cluster=stack.cluster_name, serviceName=stack.service_name, taskDefinition=stack.task_definition_arn,
+        desiredCount=spec.desired_count, launchType="EC2",
+        loadBalancers=[{"targetGroupArn": stack.target_group_arn, "containerName": CONTAINER_NAME, "containerPort": CONTAINER_PORT}],
+        tags=[{"key": "Project", "value": "ecs-alb-lab"}])
+
+
+BUILD_STEPS = (build_network, build_security_groups, build_load_balancer, build_cluster, build_service)
+
+
+def build_stack(clients: Clients, spec: StackSpec | None = None) -> Stack:
+    """Build the whole stack, step by step. Returns the ids; does not wait for the service."""
+    stack = Stack(spec=spec or StackSpec())
+    for step in BUILD_STEPS:
+        step(clients, stack)
+    return stack
