@@ -133,7 +133,9 @@ class Sandbox:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         moto_fixes.apply(self.ctx)
 
-        app = _locked_app(DomainDispatcherApplication(create_backend_app), self.ctx.lock)
+        from helpers.sandbox.admin import with_admin_routes
+
+        app = with_admin_routes(_locked_app(DomainDispatcherApplication(create_backend_app), self.ctx.lock), self)
         self._server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler)
         host, port = self._server.server_address[:2]
         self.ctx.endpoint_url = f"http://{host}:{port}"

@@ -1,0 +1,118 @@
+"""`python -m helpers COMMAND` - the course's one command-line entry point.
+
+    sandbox   start a local region; print one JSON line when ready; run until Ctrl-C / SIGTERM
+    explain   evaluate one flow (who can reach URL, hop by hop) and say why not
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+
+EXIT_OK, EXIT_BAD_INPUT, EXIT_BLOCKED = 0, 2, 3
+
+
+def _port_range(text: str) -> tuple[int, int]:
+    try:
+        low, high = (int(part) for part in text.split("-", 1))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LOW-HIGH, e.g. 32768-60999, got {text!r}") from None
+    if not 1 <= low <= high <= 65535:
+        raise argparse.ArgumentTypeError(f"ports must be 1-65535 with LOW <= HIGH, got {text!r}")
+    return low, high
+
+
+def _time_scale(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"time scale must be in (0, 1] (0.02 = 50x faster than AWS), got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    sandbox = commands.add_parser("sandbox", help="start a local AWS region (no account, no network)")
+    sandbox.add_argument("--stack", choices=["seed"], help="also build the source document's stack and wait for it")
+    sandbox.add_argument("--env", action="store_true", help="print shell exports instead of the JSON line")
+    sandbox.add_argument("--time-scale", type=_time_scale, default=None,
+                         help="real seconds per AWS second for health checks and delays (default 0.02)")
+    sandbox.add_argument("--host-port-range", type=_port_range, default=None,
+                         help="dynamic host port range, like ECS_DYNAMIC_HOST_PORT_RANGE (default 32768-60999)")
+
+    explain = commands.add_parser("explain", help="evaluate one flow and explain the path")
+    explain.add_argument("url", help="e.g. http://lab-alb-1.us-east-1.elb.amazonaws.com:8081/")
+    explain.add_argument("--source", default="internet",
+                         help="who asks: 'internet' (default), an IP, an instance id or a security group id")
+    explain.add_argument("--json", action="store_true", help="machine-readable output")
+    explain.add_argument("--endpoint-url", default=None,
+                         help="the sandbox's endpoint (default: the running sandbox; 'aws' for your AWS account, read-only)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "sandbox":
+        return run_sandbox(args)
+    if args.command == "explain":
+        from helpers.explain import run_explain
+
+        return run_explain(args)
+    raise AssertionError(args.command)
+
+
+def _exports(info: dict) -> str:
+    lines = {
+        "AWS_ENDPOINT_URL": info["endpoint_url"],
+        "AWS_ACCESS_KEY_ID": "sandbox",
+        "AWS_SECRET_ACCESS_KEY": "sandbox",
+        "AWS_DEFAULT_REGION": info["region"],
+        "AWS_REGION": info["region"],
+        "LAB_SOCKS_PROXY": info["socks_proxy"],
+    }
+    if info.get("alb_dns_name"):
+        lines["LAB_ALB_DNS_NAME"] = info["alb_dns_name"]
+    return "\n".join(f"export {key}={value}" for key, value in lines.items())
+
+
+def run_sandbox(args) -> int:
+    from helpers.sandbox.region import Sandbox, SandboxOptions
+
+    options = SandboxOptions()
+    if args.time_scale is not None:
+        options.time_scale = args.time_scale
+    if args.host_port_range is not None:
+        options.host_port_range = args.host_port_range
+
+    stop_requested = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop_requested.set())
+
+    sandbox = Sandbox(options)
+    try:
+        sandbox.start()
+        info = sandbox.info()
+        if args.stack == "seed":
+            from helpers.stack import build_stack
+            from helpers.waiters import wait_for_service
+
+            stack = build_stack(sandbox.clients())
+            wait_for_service(sandbox.clients(), stack, progress=False)
+            info["alb_dns_name"] = stack.alb_dns_name
+        print(_exports(info) if args.env else json.dumps(info, sort_keys=True), flush=True)
+        stop_requested.wait()
+    finally:
+        sandbox.stop()
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""Bounded waits with a progress bar: every wait in the course has a timeout and says what it waits for."""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, TypeVar
+
+from helpers.backend import Clients
+
+T = TypeVar("T")
+
+
+class WaitTimeout(TimeoutError):
+    pass
+
+
+def wait_until(check: Callable[[], tuple[bool, str]], *, what: str, timeout: float = 60.0,
+               interval: float = 0.2, progress: bool = True) -> str:
+    """Call `check()` until it returns (True, status). Shows `status` on a progress bar.
+
+    Raises WaitTimeout naming `what` and the last status when `timeout` seconds pass.
+    """
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=None, desc=what, bar_format="{desc}: {postfix} [{elapsed}]", leave=False)
+    deadline = time.monotonic() + timeout
+    status = "starting"
+    try:
+        while True:
+            done, status = check()
+            if bar is not None:
+                bar.set_postfix_str(status, refresh=True)
+            if done:
+                return status
+            if time.monotonic() >= deadline:
+                raise WaitTimeout(f"gave up waiting for {what} after {timeout:.0f} s; last status: {status}")
+            time.sleep(interval)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def target_states(clients: Clients, target_group_arn: str) -> dict[str, int]:
+    """How many targets are in each health state, e.g. {"healthy": 3}."""
+    counts: dict[str, int] = {}
+    for description in clients.elbv2.describe_target_health(TargetGroupArn=target_group_arn)["TargetHealthDescriptions"]:
+        state = description["TargetHealth"]["State"]
+        counts[state] = counts.get(state, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def _describe_counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{n} {state}" for state, n in counts.items()) or "no targets"
+
+
+def wait_for_service(clients: Clients, stack, *, timeout: float = 60.0, progress: bool = True) -> str:
+    """Wait until the stack's service runs its desired count and every target is healthy."""
+
+    def check() -> tuple[bool, str]:
+        service = clients.ecs.describe_services(cluster=stack.cluster_name, services=[stack.service_name])["services"][0]
+        desired, running = service["desiredCount"], service["runningCount"]
+        counts = target_states(clients, stack.target_group_arn)
+        done = running == desired and counts.get("healthy", 0) == desired and len(counts) == 1
+        return done, f"{running}/{desired} tasks running; targets: {_describe_counts(counts)}"
+
+    return wait_until(check, what=f"service {stack.service_name}", timeout=timeout, progress=progress)
+
+
+def wait_for_targets(clients: Clients, target_group_arn: str, expected: dict[str, int], *,
+                     timeout: float = 30.0, progress: bool = True) -> str:
+    """Wait until the target group's health states are exactly `expected`, e.g. {"unhealthy": 3}."""
+
+    def check() -> tuple[bool, str]:
+        counts = target_states(clients, target_group_arn)
+        return counts == dict(sorted(expected.items())), f"targets: {_describe_counts(counts)}"
+
+    return wait_until(check, what="target health", timeout=timeout, progress=progress)
