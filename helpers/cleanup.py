@@ -1,0 +1,172 @@
+"""Delete what the course made, in dependency order, found by its tags - in the sandbox or in AWS.
+
+Everything the stack builder makes is tagged `Project=ecs-alb-lab` and `lab:stack=<name>`
+(ECS resources: `Project` only, so they are matched by the stack's name prefix). Deleting
+finds resources by tag, not from a list kept somewhere, so it also cleans up after a build
+that failed half-way, and running it twice is harmless.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from botocore.exceptions import ClientError
+
+from helpers.backend import Clients
+from helpers.stack import PROJECT_TAG
+
+
+@dataclass
+class CleanupReport:
+    deleted: list[str] = field(default_factory=list)  # "kind id", in the order deleted
+    failed: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        kinds: dict[str, int] = {}
+        for item in self.deleted:
+            kind = item.split(" ", 1)[0]
+            kinds[kind] = kinds.get(kind, 0) + 1
+        lines = [f"deleted {len(self.deleted)} resources" + (": " + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) if kinds else "")]
+        lines += [f"could not delete {item}" for item in self.failed]
+        return "\n".join(lines)
+
+
+def _filters(stack_name: str | None) -> list[dict]:
+    filters = [{"Name": f"tag:{PROJECT_TAG['Key']}", "Values": [PROJECT_TAG["Value"]]}]
+    if stack_name:
+        filters.append({"Name": "tag:lab:stack", "Values": [stack_name]})
+    return filters
+
+
+def _tagged_elbv2(clients: Clients, arns: list[str], stack_name: str | None) -> list[str]:
+    """The ARNs among `arns` that carry the project's tags (DescribeTags takes 20 at a time)."""
+    wanted = []
+    for start in range(0, len(arns), 20):
+        for description in clients.elbv2.describe_tags(ResourceArns=arns[start:start + 20])["TagDescriptions"]:
+            tags = {t["Key"]: t["Value"] for t in description.get("Tags", [])}
+            if tags.get(PROJECT_TAG["Key"]) == PROJECT_TAG["Value"] and (stack_name is None or tags.get("lab:stack") == stack_name):
+                wanted.append(description["ResourceArn"])
+    return wanted
+
+
+def _ecs_name_matches(name: str, stack_name: str | None) -> bool:
+    return stack_name is None or name.startswith(f"{stack_name}-")
+
+
+class _Deleter:
+    def __init__(self, clients: Clients, report: CleanupReport) -> None:
+        self.clients, self.report = clients, report
+
+    def __call__(self, kind: str, resource_id: str, call, **kwargs) -> None:
+        try:
+            call(**kwargs)
+            self.report.deleted.append(f"{kind} {resource_id}")
+        except ClientError as error:
+            code = error.response["Error"]["Code"]
+            if "NotFound" in code or code in ("ClusterNotFoundException", "ServiceNotFoundException"):
+                return  # already gone: cleanup is idempotent
+            self.report.failed.append(f"{kind} {resource_id}: {code}: {error.response['Error'].get('Message', '')}")
+
+
+def delete_ecs(clients: Clients, stack_name: str | None, delete) -> None:
+    ecs = clients.ecs
+    for cluster_arn in ecs.list_clusters()["clusterArns"]:
+        cluster = ecs.describe_clusters(clusters=[cluster_arn], include=["TAGS"])["clusters"][0]
+        tags = {t["key"]: t["value"] for t in cluster.get("tags", [])}
+        if tags.get("Project") != PROJECT_TAG["Value"] or not _ecs_name_matches(cluster["clusterName"], stack_name):
+            continue
+        for service_arn in ecs.list_services(cluster=cluster_arn)["serviceArns"]:
+            delete("ecs-service", service_arn.rsplit("/", 1)[-1], ecs.delete_service, cluster=cluster_arn, service=service_arn, force=True)
+        for task_arn in ecs.list_tasks(cluster=cluster_arn)["taskArns"]:
+            delete("ecs-task", task_arn.rsplit("/", 1)[-1], ecs.stop_task, cluster=cluster_arn, task=task_arn, reason="lab cleanup")
+        for instance_arn in ecs.list_container_instances(cluster=cluster_arn)["containerInstanceArns"]:
+            delete("ecs-container-instance", instance_arn.rsplit("/", 1)[-1], ecs.deregister_container_instance,
+                   cluster=cluster_arn, containerInstance=instance_arn, force=True)
+        delete("ecs-cluster", cluster["clusterName"], ecs.delete_cluster, cluster=cluster_arn)
+    for family in ecs.list_task_definition_families(status="ACTIVE")["families"]:
+        if not _ecs_name_matches(family, stack_name):
+            continue
+        for arn in ecs.list_task_definitions(familyPrefix=family, status="ACTIVE")["taskDefinitionArns"]:
+            tags = {t["key"]: t["value"] for t in ecs.list_tags_for_resource(resourceArn=arn).get("tags", [])}
+            if tags.get("Project") == PROJECT_TAG["Value"]:
+                delete("ecs-task-definition", arn.rsplit("/", 1)[-1], ecs.deregister_task_definition, taskDefinition=arn)
+
+
+def delete_load_balancing(clients: Clients, stack_name: str | None, delete) -> None:
+    elbv2 = clients.elbv2
+    lb_arns = _tagged_elbv2(clients, [lb["LoadBalancerArn"] for lb in elbv2.describe_load_balancers()["LoadBalancers"]], stack_name)
+    for lb_arn in lb_arns:
+        for listener in elbv2.describe_listeners(LoadBalancerArn=lb_arn)["Listeners"]:
+            delete("listener", f"{listener['Protocol']}:{listener['Port']}", elbv2.delete_listener, ListenerArn=listener["ListenerArn"])
+        delete("load-balancer", lb_arn.split("/")[-2], elbv2.delete_load_balancer, LoadBalancerArn=lb_arn)
+    tg_arns = _tagged_elbv2(clients, [tg["TargetGroupArn"] for tg in elbv2.describe_target_groups()["TargetGroups"]], stack_name)
+    for tg_arn in tg_arns:
+        delete("target-group", tg_arn.split("/")[-2], elbv2.delete_target_group, TargetGroupArn=tg_arn)
+
+
+def delete_instances(clients: Clients, stack_name: str | None, delete, timeout: float = 120) -> None:
+    ec2 = clients.ec2
+    reservations = ec2.describe_instances(Filters=_filters(stack_name) + [
+        {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}])["Reservations"]
+    ids = sorted(i["InstanceId"] for r in reservations for i in r["Instances"])
+    if not ids:
+        return
+    delete("instances", ",".join(ids), ec2.terminate_instances, InstanceIds=ids)
+    # Security groups and subnets stay "in use" until the instances are gone.
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        states = {i["State"]["Name"] for r in ec2.describe_instances(InstanceIds=ids)["Reservations"] for i in r["Instances"]}
+        if states <= {"terminated"}:
+            return
+        time.sleep(0.5 if clients.is_sandbox else 5)
+
+
+def delete_network(clients: Clients, stack_name: str | None, delete) -> None:
+    ec2 = clients.ec2
+    vpcs = ec2.describe_vpcs(Filters=_filters(stack_name))["Vpcs"]
+    for vpc in sorted(vpcs, key=lambda v: v["VpcId"]):
+        vpc_id = vpc["VpcId"]
+        in_vpc = [{"Name": "vpc-id", "Values": [vpc_id]}]
+        groups = [g for g in ec2.describe_security_groups(Filters=in_vpc)["SecurityGroups"] if g["GroupName"] != "default"]
+        # Rules that name another group must go first, or the groups cannot be deleted.
+        for group in groups:
+            if group["IpPermissions"]:
+                ec2.revoke_security_group_ingress(GroupId=group["GroupId"], IpPermissions=group["IpPermissions"])
+        for group in groups:
+            delete("security-group", group["GroupId"], ec2.delete_security_group, GroupId=group["GroupId"])
+        for acl in ec2.describe_network_acls(Filters=in_vpc)["NetworkAcls"]:
+            if not acl["IsDefault"]:
+                # Hand its subnets back to the default NACL first, as the console does.
+                delete("network-acl", acl["NetworkAclId"], _delete_nacl, ec2=ec2, acl=acl)
+        for subnet in ec2.describe_subnets(Filters=in_vpc)["Subnets"]:
+            delete("subnet", subnet["SubnetId"], ec2.delete_subnet, SubnetId=subnet["SubnetId"])
+        for table in ec2.describe_route_tables(Filters=in_vpc)["RouteTables"]:
+            if any(a.get("Main") for a in table.get("Associations", [])):
+                continue
+            for association in table.get("Associations", []):
+                ec2.disassociate_route_table(AssociationId=association["RouteTableAssociationId"])
+            delete("route-table", table["RouteTableId"], ec2.delete_route_table, RouteTableId=table["RouteTableId"])
+        for igw in ec2.describe_internet_gateways(Filters=[{"Name": "attachment.vpc-id", "Values": [vpc_id]}])["InternetGateways"]:
+            ec2.detach_internet_gateway(InternetGatewayId=igw["InternetGatewayId"], VpcId=vpc_id)
+            delete("internet-gateway", igw["InternetGatewayId"], ec2.delete_internet_gateway, InternetGatewayId=igw["InternetGatewayId"])
+        delete("vpc", vpc_id, ec2.delete_vpc, VpcId=vpc_id)
+
+
+def _delete_nacl(ec2, acl: dict) -> None:
+    default = ec2.describe_network_acls(Filters=[{"Name": "vpc-id", "Values": [acl["VpcId"]]},
+                                                 {"Name": "default", "Values": ["true"]}])["NetworkAcls"][0]
+    for association in acl.get("Associations", []):
+        ec2.replace_network_acl_association(AssociationId=association["NetworkAclAssociationId"], NetworkAclId=default["NetworkAclId"])
+    ec2.delete_network_acl(NetworkAclId=acl["NetworkAclId"])
+
+
+def cleanup(clients: Clients, stack_name: str | None = None) -> CleanupReport:
+    """Delete the stack `stack_name` (or everything the project tagged), dependents first."""
+    report = CleanupReport()
+    delete = _Deleter(clients, report)
+    delete_ecs(clients, stack_name, delete)
+    delete_load_balancing(clients, stack_name, delete)
+    delete_instances(clients, stack_name, delete)
+    delete_network(clients, stack_name, delete)
+    return report

@@ -1,0 +1,100 @@
+"""Compact, sorted, deterministic summaries of AWS resources - what a notebook prints instead of
+raw boto3 dicts. Instances are named by their `Name` tag (lab-ecs-host-1) so a table reads the
+same on every run; what is random by nature (ids, host ports) is shown as it is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from helpers.backend import Clients
+
+
+@dataclass(frozen=True)
+class Table:
+    """Rows of text cells with a header; prints as an aligned plain-text table."""
+
+    header: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    title: str = ""
+
+    def __str__(self) -> str:
+        widths = [max(len(str(c)) for c in column) for column in zip(self.header, *self.rows)]
+        line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+        out = [self.title] if self.title else []
+        out += [line(self.header), line("-" * w for w in widths)]
+        out += [line(row) for row in self.rows] or ["(none)"]
+        return "\n".join(out)
+
+    __repr__ = __str__
+
+    def column(self, name: str) -> list[str]:
+        index = self.header.index(name)
+        return [row[index] for row in self.rows]
+
+
+def instance_names(clients: Clients, instance_ids: list[str]) -> dict[str, str]:
+    """instance id -> its Name tag (or the id when it has none)."""
+    if not instance_ids:
+        return {}
+    names = {}
+    for reservation in clients.ec2.describe_instances(InstanceIds=sorted(set(instance_ids)))["Reservations"]:
+        for instance in reservation["Instances"]:
+            tags = {t["Key"]: t["Value"] for t in instance.get("Tags", [])}
+            names[instance["InstanceId"]] = tags.get("Name", instance["InstanceId"])
+    return names
+
+
+def _container_instance_to_ec2(clients: Clients, cluster: str, arns: list[str]) -> dict[str, str]:
+    if not arns:
+        return {}
+    described = clients.ecs.describe_container_instances(cluster=cluster, containerInstances=sorted(set(arns)))
+    return {ci["containerInstanceArn"]: ci["ec2InstanceId"] for ci in described["containerInstances"]}
+
+
+def service_tasks(clients: Clients, cluster: str, service: str | None = None, desired_status: str = "RUNNING") -> list[dict]:
+    kwargs = {"cluster": cluster, "desiredStatus": desired_status}
+    if service:
+        kwargs["serviceName"] = service
+    arns = clients.ecs.list_tasks(**kwargs)["taskArns"]
+    return clients.ecs.describe_tasks(cluster=cluster, tasks=arns)["tasks"] if arns else []
+
+
+def tasks_table(clients: Clients, cluster: str, service: str | None = None) -> Table:
+    """One row per running task: where it runs and which host port ECS gave its container port."""
+    tasks = service_tasks(clients, cluster, service)
+    ci_to_ec2 = _container_instance_to_ec2(clients, cluster, [t["containerInstanceArn"] for t in tasks if t.get("containerInstanceArn")])
+    names = instance_names(clients, list(ci_to_ec2.values()))
+    rows = []
+    for task in tasks:
+        instance_id = ci_to_ec2.get(task.get("containerInstanceArn", ""), "")
+        for container in task["containers"]:
+            bindings = container.get("networkBindings") or [{}]
+            for binding in bindings:
+                rows.append((names.get(instance_id, instance_id or "-"), instance_id or "-",
+                             task["taskArn"].rsplit("/", 1)[-1][:8],
+                             str(binding.get("hostPort", "-")), str(binding.get("containerPort", "-")), task["lastStatus"]))
+    rows.sort(key=lambda r: (r[0], int(r[3]) if r[3].isdigit() else 0, r[2]))
+    return Table(("host", "instance", "task", "host port", "container port", "status"), tuple(rows))
+
+
+def targets_table(clients: Clients, target_group_arn: str) -> Table:
+    """One row per registered target: instance:port and its health, with AWS's reason."""
+    descriptions = clients.elbv2.describe_target_health(TargetGroupArn=target_group_arn)["TargetHealthDescriptions"]
+    names = instance_names(clients, [d["Target"]["Id"] for d in descriptions if d["Target"]["Id"].startswith("i-")])
+    rows = []
+    for d in descriptions:
+        target, health = d["Target"], d["TargetHealth"]
+        rows.append((names.get(target["Id"], target["Id"]), f"{target['Id']}:{target.get('Port', '-')}",
+                     health["State"], health.get("Reason") or ""))
+    rows.sort(key=lambda r: (r[0], int(r[1].rsplit(":", 1)[1]) if r[1].rsplit(":", 1)[1].isdigit() else 0))
+    return Table(("host", "target (instance:port)", "state", "reason"), tuple(rows))
+
+
+def service_events(clients: Clients, cluster: str, service: str, limit: int = 5) -> list[str]:
+    """The newest service events' messages, oldest of them first (as a story reads)."""
+    described = clients.ecs.describe_services(cluster=cluster, services=[service])["services"]
+    if not described:
+        return []
+    events = described[0].get("events", [])[:limit]
+    return [event["message"] for event in reversed(events)]
