@@ -74,10 +74,15 @@ def delete_ecs(clients: Clients, stack_name: str | None, delete) -> None:
     for cluster_arn in ecs.list_clusters()["clusterArns"]:
         cluster = ecs.describe_clusters(clusters=[cluster_arn], include=["TAGS"])["clusters"][0]
         tags = {t["key"]: t["value"] for t in cluster.get("tags", [])}
-        if tags.get("Project") != PROJECT_TAG["Value"] or not _ecs_name_matches(cluster["clusterName"], stack_name):
-            continue
-        for service_arn in ecs.list_services(cluster=cluster_arn)["serviceArns"]:
-            delete("ecs-service", service_arn.rsplit("/", 1)[-1], ecs.delete_service, cluster=cluster_arn, service=service_arn, force=True)
+        if (cluster["status"] != "ACTIVE" or tags.get("Project") != PROJECT_TAG["Value"]
+                or not _ecs_name_matches(cluster["clusterName"], stack_name)):
+            continue  # deleted clusters stay listed as INACTIVE for a while
+        service_arns = ecs.list_services(cluster=cluster_arn)["serviceArns"]
+        services = ecs.describe_services(cluster=cluster_arn, services=service_arns)["services"] if service_arns else []
+        for service in services:
+            if service["status"] == "ACTIVE":
+                delete("ecs-service", service["serviceName"], ecs.delete_service, cluster=cluster_arn,
+                       service=service["serviceArn"], force=True)
         for task_arn in ecs.list_tasks(cluster=cluster_arn)["taskArns"]:
             delete("ecs-task", task_arn.rsplit("/", 1)[-1], ecs.stop_task, cluster=cluster_arn, task=task_arn, reason="lab cleanup")
         for instance_arn in ecs.list_container_instances(cluster=cluster_arn)["containerInstanceArns"]:
@@ -112,7 +117,8 @@ def delete_instances(clients: Clients, stack_name: str | None, delete, timeout: 
     ids = sorted(i["InstanceId"] for r in reservations for i in r["Instances"])
     if not ids:
         return
-    delete("instances", ",".join(ids), ec2.terminate_instances, InstanceIds=ids)
+    for instance_id in ids:
+        delete("instance", instance_id, ec2.terminate_instances, InstanceIds=[instance_id])
     # Security groups and subnets stay "in use" until the instances are gone.
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -170,3 +176,27 @@ def cleanup(clients: Clients, stack_name: str | None = None) -> CleanupReport:
     delete_instances(clients, stack_name, delete)
     delete_network(clients, stack_name, delete)
     return report
+
+
+def remaining(clients: Clients, stack_name: str | None = None) -> list[str]:
+    """What the project tagged that still exists ("kind id", sorted) - empty after a full cleanup."""
+    ec2, found = clients.ec2, []
+    filters = _filters(stack_name)
+    found += [f"vpc {v['VpcId']}" for v in ec2.describe_vpcs(Filters=filters)["Vpcs"]]
+    found += [f"subnet {s['SubnetId']}" for s in ec2.describe_subnets(Filters=filters)["Subnets"]]
+    found += [f"security-group {g['GroupId']}" for g in ec2.describe_security_groups(Filters=filters)["SecurityGroups"]]
+    found += [f"internet-gateway {g['InternetGatewayId']}" for g in ec2.describe_internet_gateways(Filters=filters)["InternetGateways"]]
+    found += [f"route-table {t['RouteTableId']}" for t in ec2.describe_route_tables(Filters=filters)["RouteTables"]]
+    found += [f"instance {i['InstanceId']}" for r in ec2.describe_instances(Filters=filters + [
+        {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}])["Reservations"]
+        for i in r["Instances"]]
+    elbv2 = clients.elbv2
+    found += [f"load-balancer {a}" for a in _tagged_elbv2(clients, [lb["LoadBalancerArn"] for lb in elbv2.describe_load_balancers()["LoadBalancers"]], stack_name)]
+    found += [f"target-group {a}" for a in _tagged_elbv2(clients, [tg["TargetGroupArn"] for tg in elbv2.describe_target_groups()["TargetGroups"]], stack_name)]
+    clusters = clients.ecs.list_clusters()["clusterArns"]
+    if clusters:
+        for cluster in clients.ecs.describe_clusters(clusters=clusters, include=["TAGS"])["clusters"]:
+            tags = {t["key"]: t["value"] for t in cluster.get("tags", [])}
+            if cluster["status"] == "ACTIVE" and tags.get("Project") == PROJECT_TAG["Value"] and _ecs_name_matches(cluster["clusterName"], stack_name):
+                found.append(f"ecs-cluster {cluster['clusterName']}")
+    return sorted(found)
