@@ -1,15 +1,91 @@
-"""PLACEHOLDER - replaced by its implementation. A sandbox component: constructed with the
-SandboxContext, started and stopped by helpers.sandbox.region.Sandbox (see docs/ARCHITECTURE.md)."""
+"""The data plane: "the internet" for a client on this laptop, and the ALB behind it.
+
+A client connects through the SOCKS5 proxy (`socks_proxy`, e.g. `curl --socks5-hostname 127.0.0.1:PORT
+http://<ALB DNS name>/`). For every CONNECT the evaluator walks the path from the internet to that
+name or address and port, on a snapshot at most 0.25 s old, and the proxy behaves as AWS's network would:
+
+    unresolved    no such name or address in the region   -> SOCKS reply 0x04 "host unreachable"
+                  (the sandbox's stand-in for a DNS failure: the client reports it like one)
+    dropped       a route, NACL or SG drops the SYN        -> no reply at all: the client's connect
+                  timeout fires (the sandbox closes the connection after `hold_seconds` so nothing leaks)
+    no_listener   the ALB's SG admits the port but no listener is there. AWS does not document what a
+                  client sees (FACTS.md, "Unconfirmed"); the sandbox treats it as a drop and says so
+    instance      an instance port, admitted by SGs and NACLs -> the bytes go to whatever container
+                  listens on that instance port, or SOCKS reply 0x05 "connection refused" if none does
+    listener      an ALB listener                           -> the ALB emulation (alb.py) serves HTTP/1.1
+"""
 
 from __future__ import annotations
 
+import logging
+import socket
+from functools import partial
+
+from helpers.sandbox.alb import CONNECT_TIMEOUT, AlbEmulator, SandboxView, connect_loopback
+from helpers.sandbox.socks5 import (REP_CONNECTION_REFUSED, REP_GENERAL_FAILURE, REP_HOST_UNREACHABLE, Decision,
+                                    Hold, Refuse, Serve, Socks5Server, splice)
+
+log = logging.getLogger("helpers.sandbox.dataplane")
+
 
 class DataPlane:
+    # Real seconds a dropped connection is held unanswered before the sandbox closes it; longer than
+    # any sensible client connect timeout, short enough that held sockets do not pile up.
+    hold_seconds: float = 10.0
+    # Real seconds without traffic after which a client connection (or a raw relay) is closed.
+    idle_timeout: float = 60.0
+    max_connections: int = 256
+
     def __init__(self, ctx) -> None:
         self.ctx = ctx
+        self.server = Socks5Server(self.route, max_connections=self.max_connections, idle_timeout=self.idle_timeout)
+        self.view = SandboxView(ctx)
+        self.alb = AlbEmulator(self.view, self.server)
+        self.socks_proxy: str | None = None
 
+    # -- lifecycle ---------------------------------------------------------------------------------
     def start(self) -> None:
-        pass
+        host, port = self.server.start("127.0.0.1", 0)
+        self.socks_proxy = f"socks5h://{host}:{port}"
 
     def stop(self) -> None:
-        pass
+        self.server.stop()
+        self.socks_proxy = None
+
+    def reset(self) -> None:
+        """The region was emptied: cut open connections and forget round-robin positions."""
+        self.server.close_connections()
+        self.alb.reset()
+
+    # -- one CONNECT ---------------------------------------------------------------------------------
+    def route(self, host: str, port: int) -> Decision:
+        from helpers.evaluator import Flow, evaluate
+
+        if not 1 <= port <= 65535:
+            return Refuse(REP_GENERAL_FAILURE)
+        verdict = evaluate(self.view.snapshot(), Flow(destination=host, port=port, source="internet"))
+        log.debug("CONNECT %s:%d -> %s", host, port, verdict.outcome)
+        if verdict.outcome == "unresolved":
+            return Refuse(REP_HOST_UNREACHABLE)
+        if verdict.outcome in ("dropped", "no_listener"):
+            return Hold(self.hold_seconds)
+        if verdict.outcome == "instance":
+            containers = self.ctx.components.get("containers")
+            endpoint = containers.endpoint(verdict.instance_id, verdict.instance_port) if containers else None
+            if endpoint is None:
+                return Refuse(REP_CONNECTION_REFUSED)  # the instance answers the SYN with a reset
+            return Serve(partial(self._relay, endpoint=endpoint))
+        if verdict.outcome == "listener":
+            return Serve(partial(self.alb.serve, load_balancer_arn=verdict.load_balancer_arn,
+                                 listener_arn=verdict.listener_arn, listener_port=port))
+        log.error("unknown verdict outcome %r for %s:%d", verdict.outcome, host, port)
+        return Refuse(REP_GENERAL_FAILURE)
+
+    def _relay(self, client: socket.socket, *, endpoint: tuple[str, int]) -> None:
+        """Raw TCP both ways between the client and the container process."""
+        upstream = connect_loopback(endpoint, self.ctx.timescale.real(CONNECT_TIMEOUT))
+        self.server.track(upstream)
+        try:
+            splice(client, upstream, idle_timeout=self.idle_timeout, stopping=self.server.stopping)
+        finally:
+            self.server.untrack(upstream)
