@@ -18,10 +18,11 @@ SANDBOX_ACCOUNT_ID = "123456789012"
 SANDBOX_CREDENTIALS = {"aws_access_key_id": "sandbox", "aws_secret_access_key": "sandbox"}
 
 
-def fail_fast_config() -> Config:
+def fail_fast_config(user_agent_extra: str | None = None) -> Config:
     """moto's server turns its own bugs into HTTP 500, which botocore retries for
     a long time; against the sandbox one attempt is the honest answer."""
-    return Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=5, read_timeout=30)
+    return Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=5, read_timeout=30,
+                  user_agent_extra=user_agent_extra, max_pool_connections=20)
 
 
 @dataclass
@@ -30,6 +31,8 @@ class Clients:
 
     endpoint_url: str | None = None
     region: str = DEFAULT_REGION
+    # Marks this client's requests (the sandbox tells its own snapshot reads from changes this way).
+    user_agent_extra: str | None = None
     _session: boto3.session.Session | None = field(default=None, repr=False)
 
     @property
@@ -46,7 +49,8 @@ class Clients:
 
     def client(self, service: str):
         if self.is_sandbox:
-            return self.session.client(service, endpoint_url=self.endpoint_url, config=fail_fast_config())
+            return self.session.client(service, endpoint_url=self.endpoint_url,
+                                       config=fail_fast_config(self.user_agent_extra))
         return self.session.client(service)
 
     @cached_property

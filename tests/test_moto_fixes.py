@@ -30,7 +30,7 @@ def ctx():
     context = SandboxContext(SandboxOptions())
     moto_fixes.apply(context)
     moto_fixes.apply(context)  # idempotent: a second sandbox start must not patch twice
-    app = _locked_app(DomainDispatcherApplication(create_backend_app), context.lock)
+    app = _locked_app(DomainDispatcherApplication(create_backend_app), context)
     server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler)
     host, port = server.server_address[:2]
     context.endpoint_url = f"http://{host}:{port}"

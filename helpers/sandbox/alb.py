@@ -79,29 +79,22 @@ class SandboxView:
     API change shows within a second), target states and attributes from moto's models (under
     `ctx.lock`), listening ports from the container runtime."""
 
-    # Requests on an open connection may use a snapshot up to this old (seconds): reading one takes a
-    # while, and a burst of requests should not wait for a new one every 0.25 s.
-    request_max_age = 1.0
-
     def __init__(self, ctx) -> None:
         self.ctx = ctx
-        self._snapshot_lock = threading.Lock()
 
-    def snapshot(self, max_age: float = 0.25):
-        """`ctx.snapshot()`, one read at a time: threads that arrive during a read wait for it and then
-        find the fresh snapshot in ctx's cache, instead of each reading the whole region again."""
-        with self._snapshot_lock:
-            return self.ctx.snapshot(max_age=max_age)
+    def snapshot(self):
+        """The region as of its latest change (`ctx.snapshot()` re-reads only after a change)."""
+        return self.ctx.snapshot()
 
     def route(self, listener_arn, **request) -> RuleMatch:
         from helpers.evaluator import route_request
 
-        return route_request(self.snapshot(self.request_max_age), listener_arn, **request)
+        return route_request(self.snapshot(), listener_arn, **request)
 
     def target_leg(self, load_balancer_arn, target_id, port) -> TargetLeg:
         from helpers.evaluator import evaluate_alb_to_target
 
-        return evaluate_alb_to_target(self.snapshot(self.request_max_age), load_balancer_arn, target_id, port)
+        return evaluate_alb_to_target(self.snapshot(), load_balancer_arn, target_id, port)
 
     def targets(self, target_group_arn) -> list[dict]:
         from helpers.sandbox.moto_fixes import find_target_group, target_records

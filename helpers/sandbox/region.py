@@ -25,6 +25,7 @@ from helpers.sandbox.timescale import TimeScale
 
 # Linux's default net.ipv4.ip_local_port_range, which the ECS agent uses (FACTS.md).
 DEFAULT_HOST_PORT_RANGE = (32768, 60999)
+SNAPSHOT_USER_AGENT = "ecs-alb-lab-snapshot"
 
 log = logging.getLogger("helpers.sandbox")
 
@@ -53,7 +54,13 @@ class SandboxContext:
     lock: threading.RLock = field(default_factory=threading.RLock)
     account_id: str = SANDBOX_ACCOUNT_ID
     components: dict[str, Any] = field(default_factory=dict)
-    _snapshot_cache: tuple[float, Any] | None = field(default=None, repr=False)
+    # Bumped by every change to the region (see `changed`); a snapshot is re-read only after one.
+    generation: int = 0
+    _snapshot: tuple[int, Any] | None = field(default=None, repr=False)
+    _snapshot_reading: bool = field(default=False, repr=False)
+    _snapshot_ready: threading.Condition = field(default_factory=threading.Condition, repr=False)
+    _clients: dict[str, Clients] = field(default_factory=dict, repr=False)
+    _clients_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def region(self) -> str:
@@ -63,9 +70,18 @@ class SandboxContext:
     def timescale(self) -> TimeScale:
         return TimeScale(self.options.time_scale)
 
-    def clients(self) -> Clients:
-        """Fresh boto3 clients for this sandbox (boto3 clients are thread-safe, sessions are not)."""
-        return Clients(endpoint_url=self.endpoint_url, region=self.region)
+    def clients(self, *, purpose: str = "sandbox") -> Clients:
+        """boto3 clients for this sandbox, built once and shared (boto3 clients are thread-safe;
+        building them is slow). `purpose="snapshot"` marks requests that only read."""
+        with self._clients_lock:
+            clients = self._clients.get(purpose)
+            if clients is None:
+                clients = Clients(endpoint_url=self.endpoint_url, region=self.region,
+                                  user_agent_extra=SNAPSHOT_USER_AGENT if purpose == "snapshot" else None)
+                for service in ("ec2", "ecs", "elbv2", "iam", "ssm"):
+                    getattr(clients, service)  # build now, under the lock: sessions are not thread-safe
+                self._clients[purpose] = clients
+            return clients
 
     # moto's in-memory backends for this account and region. Hold `lock` while using them.
     def ec2(self):
@@ -88,26 +104,59 @@ class SandboxContext:
 
         return iam_backends[self.account_id]["global"]
 
-    def snapshot(self, max_age: float = 0.25):
-        """The evaluator's view of the region, re-read at most every `max_age` seconds."""
+    def changed(self) -> None:
+        """Something in the region changed: the next `snapshot()` reads it again."""
+        self.generation += 1
+
+    def snapshot(self, max_age: float | None = None):  # TODO(lead): drop max_age once health.py stops passing it
+        """The evaluator's view of the region, as of the latest change.
+
+        Read through the API (never call this while holding `lock`), and only again after a
+        change: one thread reads while the others wait for that read, so a burst of callers
+        costs one read, and a region at rest costs none.
+        """
         from helpers.evaluator import read_snapshot
 
-        now = time.monotonic()
-        cached = self._snapshot_cache
-        if cached is not None and now - cached[0] <= max_age:
-            return cached[1]
-        snap = read_snapshot(self.clients())
-        self._snapshot_cache = (time.monotonic(), snap)
+        wanted = self.generation
+        with self._snapshot_ready:
+            while True:
+                cached = self._snapshot
+                if cached is not None and cached[0] >= wanted:
+                    return cached[1]
+                if not self._snapshot_reading:
+                    self._snapshot_reading = True
+                    break
+                self._snapshot_ready.wait(1.0)
+        try:
+            reading = self.generation  # changes that land during the read trigger another one
+            snap = read_snapshot(self.clients(purpose="snapshot"))
+            with self._snapshot_ready:
+                self._snapshot = (reading, snap)
+        finally:
+            with self._snapshot_ready:
+                self._snapshot_reading = False
+                self._snapshot_ready.notify_all()
         return snap
 
     def invalidate_snapshot(self) -> None:
-        self._snapshot_cache = None
+        self.changed()
 
 
-def _locked_app(app: Callable, lock: threading.RLock) -> Callable:
+def _is_snapshot_read(environ) -> bool:
+    return SNAPSHOT_USER_AGENT in environ.get("HTTP_USER_AGENT", "")
+
+
+def _locked_app(app: Callable, ctx: SandboxContext) -> Callable:
+    """Serve moto under ctx.lock, and count every request that is not a snapshot read as a
+    possible change (reads from notebooks count too: cheap, and never wrong)."""
+
     def serve(environ, start_response):
-        with lock:
-            return app(environ, start_response)
+        with ctx.lock:
+            try:
+                return app(environ, start_response)
+            finally:
+                if not _is_snapshot_read(environ):
+                    ctx.changed()
 
     return serve
 
@@ -132,10 +181,15 @@ class Sandbox:
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         moto_fixes.apply(self.ctx)
+        # moto's models live in module globals: a sandbox started in a process that ran one
+        # before starts empty, like a new region.
+        from moto.moto_api._internal.models import moto_api_backend
+
+        moto_api_backend.reset()
 
         from helpers.sandbox.admin import with_admin_routes
 
-        app = with_admin_routes(_locked_app(DomainDispatcherApplication(create_backend_app), self.ctx.lock), self)
+        app = with_admin_routes(_locked_app(DomainDispatcherApplication(create_backend_app), self.ctx), self)
         self._server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler)
         host, port = self._server.server_address[:2]
         self.ctx.endpoint_url = f"http://{host}:{port}"
@@ -210,12 +264,12 @@ class Sandbox:
         }
 
     def reset(self) -> None:
-        """Forget every resource (moto's reset) and stop every container."""
-        containers = self.ctx.components.get("containers")
-        if containers is not None:
-            containers.stop_all()
-        import urllib.request
+        """Forget every resource (moto's reset) and every component's state."""
+        from moto.core.models import base_decorator  # noqa: F401  (moto loaded before resetting)
+        from moto.moto_api._internal.models import moto_api_backend
 
-        req = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST")
-        urllib.request.urlopen(req, timeout=10).read()
-        self.ctx.invalidate_snapshot()
+        for component in reversed(self._started):
+            component.reset()
+        with self.ctx.lock:
+            moto_api_backend.reset()
+        self.ctx.changed()
