@@ -22,8 +22,6 @@ class BadInput(ValueError):
 
 def parse_url(url: str):
     """(host, port, path) of an http(s) URL; the port defaults to the scheme's (80 / 443)."""
-    from helpers.evaluator import Flow  # noqa: F401  (validates below through Flow)
-
     parts = urlsplit(url if "://" in url else f"http://{url}")
     if parts.scheme not in ("http", "https"):
         raise BadInput(f"only http:// and https:// URLs can be explained, got {parts.scheme}://")

@@ -18,7 +18,6 @@ Nothing here talks to moto directly: the same calls build the stack in AWS.
 
 from __future__ import annotations
 
-import base64
 from dataclasses import asdict, dataclass, field
 
 from helpers.backend import Clients

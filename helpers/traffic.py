@@ -59,6 +59,9 @@ class Outcome:
     def from_load_balancer(self) -> bool:
         return (self.server or "").startswith(ALB_SERVER)
 
+    def __str__(self) -> str:
+        return self.summary()
+
     def summary(self) -> str:
         """One line, the same for the same result (no timings)."""
         if self.kind == "answered":

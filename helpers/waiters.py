@@ -14,24 +14,70 @@ class WaitTimeout(TimeoutError):
     pass
 
 
+def _in_notebook() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and shell.__class__.__name__ == "ZMQInteractiveShell"
+
+
+class _NotebookProgress:
+    """A live status line in a notebook that disappears when the wait ends.
+
+    Published with the widget mimetype only, so the saved notebook keeps no trace of it (and
+    nbval, which never compares widget views, sees nothing that changes from run to run)."""
+
+    def __init__(self, what: str) -> None:
+        import ipywidgets
+        from IPython.display import display
+
+        self.what = what
+        self.started = time.monotonic()
+        self.widget = ipywidgets.HTML(value=f"<code>{what}: starting</code>")
+        display({"application/vnd.jupyter.widget-view+json": {
+            "version_major": 2, "version_minor": 0, "model_id": self.widget.model_id}}, raw=True)
+
+    def update(self, status: str) -> None:
+        elapsed = time.monotonic() - self.started
+        self.widget.value = f"<code>&#8987; {self.what}: {status} [{elapsed:.0f} s]</code>"
+
+    def close(self) -> None:
+        self.widget.close()
+
+
+class _TerminalProgress:
+    def __init__(self, what: str) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=None, desc=what, bar_format="{desc}: {postfix} [{elapsed}]", leave=False)
+
+    def update(self, status: str) -> None:
+        self.bar.set_postfix_str(status, refresh=True)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def progress_line(what: str):
+    return _NotebookProgress(what) if _in_notebook() else _TerminalProgress(what)
+
+
 def wait_until(check: Callable[[], tuple[bool, str]], *, what: str, timeout: float = 60.0,
                interval: float = 0.2, progress: bool = True) -> str:
     """Call `check()` until it returns (True, status). Shows `status` on a progress bar.
 
     Raises WaitTimeout naming `what` and the last status when `timeout` seconds pass.
     """
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=None, desc=what, bar_format="{desc}: {postfix} [{elapsed}]", leave=False)
+    bar = progress_line(what) if progress else None
     deadline = time.monotonic() + timeout
     status = "starting"
     try:
         while True:
             done, status = check()
             if bar is not None:
-                bar.set_postfix_str(status, refresh=True)
+                bar.update(status)
             if done:
                 return status
             if time.monotonic() >= deadline:

@@ -457,3 +457,14 @@ def test_services_stable_follows_the_schedulers_counts(ctx, aws):
     described = aws.ecs.describe_services(cluster="lab", services=["web"])["services"][0]
     assert (described["desiredCount"], described["runningCount"]) == (2, 1)
     assert not stable()
+
+
+def test_http_target_group_health_check_timeout_defaults_to_6_seconds(clients):
+    vpc_id = clients.ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    http = clients.elbv2.create_target_group(Name="http-tg", Protocol="HTTP", Port=80, VpcId=vpc_id)["TargetGroups"][0]
+    assert http["HealthCheckTimeoutSeconds"] == 6
+    assert http["HealthCheckIntervalSeconds"] == 30
+    assert (http["HealthyThresholdCount"], http["UnhealthyThresholdCount"]) == (5, 2)
+    chosen = clients.elbv2.create_target_group(Name="chosen-tg", Protocol="HTTP", Port=80, VpcId=vpc_id,
+                                               HealthCheckTimeoutSeconds=9)["TargetGroups"][0]
+    assert chosen["HealthCheckTimeoutSeconds"] == 9

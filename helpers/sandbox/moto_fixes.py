@@ -125,6 +125,20 @@ def _install_target_records() -> None:
     FakeTargetGroup.deregister = _deregister_targets
     FakeTargetGroup.deregister_terminated_instances = _drain_terminated_instances
     ELBv2Backend.describe_target_health = _describe_target_health
+    _wrap(ELBv2Backend, "create_target_group", _health_check_timeout_defaults)
+
+
+# Why: the current API model's defaults for HealthCheckTimeoutSeconds are HTTP 6 s, HTTPS 10 s
+# (ELBv2 API CreateTargetGroup); moto uses the older guide's 5 s for both.
+_TIMEOUT_DEFAULTS = {"HTTP": 6, "HTTPS": 10}
+
+
+def _health_check_timeout_defaults(original, self, name, **kwargs):
+    if kwargs.get("healthcheck_timeout_seconds") is None and kwargs.get("target_type") in (None, "instance", "ip"):
+        protocol = kwargs.get("healthcheck_protocol") or kwargs.get("protocol")
+        if protocol in _TIMEOUT_DEFAULTS:
+            kwargs["healthcheck_timeout_seconds"] = _TIMEOUT_DEFAULTS[protocol]
+    return original(self, name, **kwargs)
 
 
 def _target_key(tg: FakeTargetGroup, target: dict[str, Any]) -> tuple[str, int]:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -108,7 +107,7 @@ class SandboxContext:
         """Something in the region changed: the next `snapshot()` reads it again."""
         self.generation += 1
 
-    def snapshot(self, max_age: float | None = None):  # TODO(lead): drop max_age once health.py stops passing it
+    def snapshot(self):
         """The evaluator's view of the region, as of the latest change.
 
         Read through the API (never call this while holding `lock`), and only again after a
@@ -265,7 +264,6 @@ class Sandbox:
 
     def reset(self) -> None:
         """Forget every resource (moto's reset) and every component's state."""
-        from moto.core.models import base_decorator  # noqa: F401  (moto loaded before resetting)
         from moto.moto_api._internal.models import moto_api_backend
 
         for component in reversed(self._started):
