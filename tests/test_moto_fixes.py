@@ -468,3 +468,12 @@ def test_http_target_group_health_check_timeout_defaults_to_6_seconds(clients):
     chosen = clients.elbv2.create_target_group(Name="chosen-tg", Protocol="HTTP", Port=80, VpcId=vpc_id,
                                                HealthCheckTimeoutSeconds=9)["TargetGroups"][0]
     assert chosen["HealthCheckTimeoutSeconds"] == 9
+
+
+def test_create_service_keeps_the_health_check_grace_period(aws):
+    aws.ecs.create_cluster(clusterName="lab")
+    aws.ecs.register_task_definition(family="web", containerDefinitions=[container_definition()])
+    aws.ecs.create_service(cluster="lab", serviceName="graceful", taskDefinition="web", desiredCount=0,
+                           healthCheckGracePeriodSeconds=45)
+    service = aws.ecs.describe_services(cluster="lab", services=["graceful"])["services"][0]
+    assert service["healthCheckGracePeriodSeconds"] == 45

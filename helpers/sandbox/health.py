@@ -37,6 +37,10 @@ USER_AGENT = "ELB-HealthChecker/2.0"
 # Real seconds between looks at the schedule: well below the shortest interval (5 s AWS = 0.1 s at 0.02).
 TICK = 0.02
 POOL_SIZE = 8
+# A real HTTP check never gets less than this (real seconds): at the default time scale AWS's 6 s
+# timeout is 120 ms, and a busy laptop can take longer to answer - a false "unhealthy" would teach
+# the wrong lesson. Dropped packets still wait only the scaled timeout (nothing would ever answer).
+MIN_REAL_HTTP_TIMEOUT = 1.0
 
 
 @dataclass(frozen=True)
@@ -77,7 +81,8 @@ class HealthChecker:
             self._thread.join(timeout=1)
             self._thread = None
         if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+            # Wait for checks under way (each bounded by its timeout), so none outlives the API.
+            self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
     def reset(self) -> None:
@@ -179,7 +184,7 @@ class HealthChecker:
         endpoint = containers.endpoint(check.instance_id, check.port) if containers is not None else None
         if endpoint is None:
             return th.connection_failed()  # nothing listens on that port: the host answers with a reset
-        return http_check(endpoint[0], endpoint[1], check.path, check.matcher, check.timeout)
+        return http_check(endpoint[0], endpoint[1], check.path, check.matcher, max(check.timeout, MIN_REAL_HTTP_TIMEOUT))
 
     @staticmethod
     def _apply(tg: Any, record: dict, result: th.CheckResult) -> None:

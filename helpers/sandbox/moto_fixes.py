@@ -373,6 +373,7 @@ def _install_ecs_task_fixes() -> None:
     EC2ContainerServiceBackend.stop_task = _stop_task
     _wrap(EC2ContainerServiceBackend, "list_tasks", _list_tasks)
     EC2ContainerServiceResponse.list_tasks = _list_tasks_request
+    _wrap(EC2ContainerServiceResponse, "create_service", _keep_health_check_grace_period)
 
 
 def _get_last_status(self: Task) -> str:
@@ -426,6 +427,17 @@ def _list_tasks(
         group = f"service:{service_name.split('/')[-1]}"
         tasks = [task for task in tasks if task.group == group]
     return tasks
+
+
+def _keep_health_check_grace_period(original, self: EC2ContainerServiceResponse):
+    # Why: moto's CreateService drops healthCheckGracePeriodSeconds, which the scheduler needs
+    # before it acts on failed ELB health checks (ECS API CreateService).
+    result = original(self)
+    grace = self._get_int_param("healthCheckGracePeriodSeconds")
+    if grace is not None:
+        service = self.ecs_backend.describe_services(self._get_param("cluster", "default"), [self._get_param("serviceName")])[0][0]
+        service.health_check_grace_period_seconds = grace
+    return result
 
 
 def _list_tasks_request(self: EC2ContainerServiceResponse) -> ActionResult:
