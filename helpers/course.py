@@ -43,12 +43,46 @@ class Explained:
 
         return format_verdict(self.verdict)
 
+    def outcome_line(self) -> str:
+        """One line: the flow, reachable or blocked, and how many targets it reaches."""
+        flow = self.verdict.flow
+        head = f"{flow.source} -> {flow.destination}:{flow.port}: {'REACHABLE' if self.reachable else 'BLOCKED'}"
+        legs = self.verdict.targets
+        if legs:
+            head += f" ({sum(leg.reachable for leg in legs)} of {len(legs)} targets reachable)"
+        return head
+
+    def blockers(self) -> str:
+        """The outcome line, then every blocker with its code and fix (nothing when reachable)."""
+        lines = [self.outcome_line()]
+        seen = set()
+        explanations = list(self.verdict.explanations) + [e for leg in self.verdict.targets for e in leg.explanations]
+        for e in explanations:
+            if (e.code, e.resource_id, e.message) in seen:
+                continue
+            seen.add((e.code, e.resource_id, e.message))
+            lines += [f"  [{e.code}] {e.message}", f"      fix: {e.fix}"]
+        return "\n".join(lines)
+
     __repr__ = __str__
 
     def picture(self, detail: str = "compact"):
         from helpers.diagram import FlowDiagram
 
         return FlowDiagram.from_verdict(self.verdict, self.snapshot, detail=detail)
+
+
+class Interactive:
+    """Shows a widget live in JupyterLab; everywhere else (a static page, a text console, the
+    saved notebook) one line of text instead of the widget's long internal description."""
+
+    def __init__(self, view, text: str) -> None:
+        self.view, self.text = view, text
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        bundle = self.view._repr_mimebundle_(include=include, exclude=exclude) or {}
+        bundle["text/plain"] = self.text
+        return bundle
 
 
 class Lab:
@@ -128,6 +162,40 @@ class Lab:
 
     def events(self, stack: Stack, limit: int = 5) -> str:
         return "\n".join(service_events(self.clients, stack.cluster_name, stack.service_name, limit))
+
+    # -- widgets -------------------------------------------------------------------------------
+    def port_probe(self, host: str, *, port: int = 80, path: str = "/") -> Interactive:
+        """Type a port, press Send: one request through the sandbox's internet."""
+        from helpers.widgets import PortProbe, PortProbeView
+
+        model = PortProbe(request=lambda url: self.request(url), host=host, port=port, path=path)
+        return Interactive(PortProbeView(model), f"[widget] send requests to {host} on any port")
+
+    def listener_switch(self, stack: Stack, *, port: int) -> Interactive:
+        """A switch that opens (listener + security group rule) or closes a second port on the
+        ALB, and shows `explain`'s verdict for that port after every change."""
+        from helpers.widgets import RuleToggle, RuleToggleView
+
+        elbv2, ec2 = self.clients.elbv2, self.clients.ec2
+        permission = [{"IpProtocol": "tcp", "FromPort": port, "ToPort": port, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
+
+        def listeners_on_port():
+            return [l for l in elbv2.describe_listeners(LoadBalancerArn=stack.alb_arn)["Listeners"] if l["Port"] == port]
+
+        def add():
+            elbv2.create_listener(LoadBalancerArn=stack.alb_arn, Protocol="HTTP", Port=port,
+                                  DefaultActions=[{"Type": "forward", "TargetGroupArn": stack.target_group_arn}])
+            ec2.authorize_security_group_ingress(GroupId=stack.alb_sg_id, IpPermissions=permission)
+
+        def remove():
+            for listener in listeners_on_port():
+                elbv2.delete_listener(ListenerArn=listener["ListenerArn"])
+            ec2.revoke_security_group_ingress(GroupId=stack.alb_sg_id, IpPermissions=permission)
+
+        url = f"http://{stack.alb_dns_name}:{port}/"
+        model = RuleToggle(add, remove, lambda: self.explain(url).verdict, enabled=bool(listeners_on_port()),
+                           description=f"listener + SG rule on {port}")
+        return Interactive(RuleToggleView(model), f"[widget] open or close port {port} on the ALB; now: {model.summary}")
 
     # -- faults --------------------------------------------------------------------------------
     def kill_container(self, task_id: str) -> str:

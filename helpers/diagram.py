@@ -101,7 +101,7 @@ def _choose(name: str, value: str, choices) -> str:
     return value
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class FlowDiagram:
     """One evaluated flow as nodes, edges and boundaries. Build it with `from_verdict`."""
 
@@ -191,6 +191,12 @@ class FlowDiagram:
 
     def to_svg(self) -> str:
         return self.to_graphviz().pipe(format="svg", encoding="utf-8")
+
+    def __repr__(self) -> str:
+        # What a static page or a text console shows instead of the picture: one line.
+        codes = sorted({code for edge in self.blocked_edges for code in edge.codes})
+        blocked = f"; blocked: {', '.join(codes)}" if codes else ""
+        return f"<picture: {self.title.strip()} - {len(self.nodes)} nodes, {len(self.edges)} edges{blocked}>"
 
     def _repr_svg_(self) -> str:
         return self.to_svg()

@@ -98,3 +98,53 @@ def service_events(clients: Clients, cluster: str, service: str, limit: int = 5)
         return []
     events = described[0].get("events", [])[:limit]
     return [event["message"] for event in reversed(events)]
+
+
+def listeners_table(clients: Clients, load_balancer_arn: str) -> Table:
+    """One row per listener: the port clients use, and where its default action sends them."""
+    listeners = clients.elbv2.describe_listeners(LoadBalancerArn=load_balancer_arn)["Listeners"]
+    rows = []
+    for listener in listeners:
+        action = listener["DefaultActions"][0]
+        if action["Type"] == "forward":
+            groups = action.get("ForwardConfig", {}).get("TargetGroups") or [{"TargetGroupArn": action["TargetGroupArn"]}]
+            where = "forward to " + ", ".join(g["TargetGroupArn"].split("/")[-2] for g in groups)
+        else:
+            where = action["Type"]
+        rows.append((listener["Protocol"], str(listener["Port"]), where))
+    rows.sort(key=lambda r: int(r[1]))
+    return Table(("protocol", "port", "default action"), tuple(rows))
+
+
+def security_group_table(clients: Clients, group_id: str) -> Table:
+    """A security group's inbound rules, one row per source (sorted)."""
+    group = clients.ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]
+    names = {g["GroupId"]: g["GroupName"] for g in clients.ec2.describe_security_groups(
+        Filters=[{"Name": "vpc-id", "Values": [group["VpcId"]]}])["SecurityGroups"]}
+    rows = []
+    for permission in group["IpPermissions"]:
+        protocol = {"-1": "all"}.get(permission["IpProtocol"], permission["IpProtocol"])
+        low, high = permission.get("FromPort"), permission.get("ToPort")
+        ports = "all" if low in (None, -1) else str(low) if low == high else f"{low}-{high}"
+        for r in permission.get("IpRanges", []):
+            rows.append((protocol, ports, r["CidrIp"], r.get("Description", "")))
+        for pair in permission.get("UserIdGroupPairs", []):
+            rows.append((protocol, ports, f"{names.get(pair['GroupId'], pair['GroupId'])} (a security group)", pair.get("Description", "")))
+    rows.sort()
+    return Table(("protocol", "ports", "source", "description"), tuple(rows), title=f"{group['GroupName']} inbound:")
+
+
+def network_acl_table(clients: Clients, acl_id: str, *, egress: bool = False) -> Table:
+    """A network ACL's entries in one direction, in evaluation order (lowest rule number first)."""
+    acl = clients.ec2.describe_network_acls(NetworkAclIds=[acl_id])["NetworkAcls"][0]
+    rows = []
+    for entry in sorted((e for e in acl["Entries"] if e["Egress"] == egress), key=lambda e: e["RuleNumber"]):
+        number = "*" if entry["RuleNumber"] == 32767 else str(entry["RuleNumber"])
+        protocol = {"-1": "all", "6": "tcp", "17": "udp"}.get(entry["Protocol"], entry["Protocol"])
+        port_range = entry.get("PortRange")
+        ports = "all" if protocol == "all" or not port_range else (
+            str(port_range["From"]) if port_range["From"] == port_range["To"] else f"{port_range['From']}-{port_range['To']}")
+        rows.append((number, protocol, ports, entry.get("CidrBlock", ""), entry["RuleAction"]))
+    direction = "outbound" if egress else "inbound"
+    return Table(("rule", "protocol", "ports", "cidr" if not egress else "destination", "action"), tuple(rows),
+                 title=f"{direction} rules (first match wins):")
