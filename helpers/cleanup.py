@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from botocore.exceptions import ClientError
 
 from helpers.backend import Clients
-from helpers.stack import PROJECT_TAG
+from helpers.stack import IAM_PATH, PROJECT_TAG
 
 
 @dataclass
@@ -64,7 +64,7 @@ class _Deleter:
             self.report.deleted.append(f"{kind} {resource_id}")
         except ClientError as error:
             code = error.response["Error"]["Code"]
-            if "NotFound" in code or code in ("ClusterNotFoundException", "ServiceNotFoundException"):
+            if "NotFound" in code or code in ("ClusterNotFoundException", "ServiceNotFoundException", "NoSuchEntity"):
                 return  # already gone: cleanup is idempotent
             self.report.failed.append(f"{kind} {resource_id}: {code}: {error.response['Error'].get('Message', '')}")
 
@@ -85,7 +85,7 @@ def delete_ecs(clients: Clients, stack_name: str | None, delete) -> None:
                        service=service["serviceArn"], force=True)
         for task_arn in ecs.list_tasks(cluster=cluster_arn)["taskArns"]:
             delete("ecs-task", task_arn.rsplit("/", 1)[-1], ecs.stop_task, cluster=cluster_arn, task=task_arn, reason="lab cleanup")
-        for instance_arn in ecs.list_container_instances(cluster=cluster_arn)["containerInstanceArns"]:
+        for instance_arn in ecs.list_container_instances(cluster=cluster_arn, status="ACTIVE")["containerInstanceArns"]:
             delete("ecs-container-instance", instance_arn.rsplit("/", 1)[-1], ecs.deregister_container_instance,
                    cluster=cluster_arn, containerInstance=instance_arn, force=True)
         delete("ecs-cluster", cluster["clusterName"], ecs.delete_cluster, cluster=cluster_arn)
@@ -126,6 +126,53 @@ def delete_instances(clients: Clients, stack_name: str | None, delete, timeout: 
         if states <= {"terminated"}:
             return
         time.sleep(0.5 if clients.is_sandbox else 5)
+
+
+def _is_ours(tags: list[dict], name: str, stack_name: str | None) -> bool:
+    tags_by_key = {t["Key"]: t["Value"] for t in tags}
+    if tags_by_key.get(PROJECT_TAG["Key"]) != PROJECT_TAG["Value"]:
+        return False
+    return stack_name is None or (tags_by_key.get("lab:stack") == stack_name and name.startswith(f"{stack_name}-"))
+
+
+def tagged_iam(clients: Clients, stack_name: str | None) -> tuple[list[str], list[str]]:
+    """(role names, instance profile names) the project made: under its IAM path, named after
+    the stack, tagged. IAM is global, so the path keeps the listing short in a busy account."""
+    iam = clients.iam
+    roles = [role["RoleName"] for page in iam.get_paginator("list_roles").paginate(PathPrefix=IAM_PATH)
+             for role in page["Roles"]
+             if _is_ours(iam.list_role_tags(RoleName=role["RoleName"])["Tags"], role["RoleName"], stack_name)]
+    profiles = [p["InstanceProfileName"] for page in iam.get_paginator("list_instance_profiles").paginate(PathPrefix=IAM_PATH)
+                for p in page["InstanceProfiles"]
+                # Listings leave tags out (IAM API ListInstanceProfiles); GetInstanceProfile has them.
+                if _is_ours(iam.get_instance_profile(InstanceProfileName=p["InstanceProfileName"])["InstanceProfile"].get("Tags", []),
+                            p["InstanceProfileName"], stack_name)]
+    return sorted(roles), sorted(profiles)
+
+
+def delete_iam(clients: Clients, stack_name: str | None, delete) -> None:
+    """The instance profile first (after its instances are gone), then the role it held."""
+    iam = clients.iam
+    roles, profiles = tagged_iam(clients, stack_name)
+    for name in profiles:
+        delete("instance-profile", name, _delete_instance_profile, iam=iam, name=name)
+    for name in roles:
+        delete("iam-role", name, _delete_role, iam=iam, name=name)
+
+
+def _delete_instance_profile(iam, name: str) -> None:
+    for role in iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]["Roles"]:
+        iam.remove_role_from_instance_profile(InstanceProfileName=name, RoleName=role["RoleName"])
+    iam.delete_instance_profile(InstanceProfileName=name)
+
+
+def _delete_role(iam, name: str) -> None:
+    # A role still attached to a policy or held by a profile cannot be deleted (DeleteConflict).
+    for profile in iam.list_instance_profiles_for_role(RoleName=name)["InstanceProfiles"]:
+        iam.remove_role_from_instance_profile(InstanceProfileName=profile["InstanceProfileName"], RoleName=name)
+    for policy in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]:
+        iam.detach_role_policy(RoleName=name, PolicyArn=policy["PolicyArn"])
+    iam.delete_role(RoleName=name)
 
 
 def delete_network(clients: Clients, stack_name: str | None, delete) -> None:
@@ -174,6 +221,7 @@ def cleanup(clients: Clients, stack_name: str | None = None) -> CleanupReport:
     delete_ecs(clients, stack_name, delete)
     delete_load_balancing(clients, stack_name, delete)
     delete_instances(clients, stack_name, delete)
+    delete_iam(clients, stack_name, delete)
     delete_network(clients, stack_name, delete)
     return report
 
@@ -199,4 +247,6 @@ def remaining(clients: Clients, stack_name: str | None = None) -> list[str]:
             tags = {t["key"]: t["value"] for t in cluster.get("tags", [])}
             if cluster["status"] == "ACTIVE" and tags.get("Project") == PROJECT_TAG["Value"] and _ecs_name_matches(cluster["clusterName"], stack_name):
                 found.append(f"ecs-cluster {cluster['clusterName']}")
+    roles, profiles = tagged_iam(clients, stack_name)
+    found += [f"iam-role {name}" for name in roles] + [f"instance-profile {name}" for name in profiles]
     return sorted(found)

@@ -2,6 +2,9 @@
 
     sandbox   start a local region; print one JSON line when ready; run until Ctrl-C / SIGTERM
     explain   evaluate one flow (who can reach URL, hop by hop) and say why not
+    audit     hardening findings for a VPC (severity, resource, evidence, fix)
+    cleanup   delete everything the project tagged (the sandbox; --aws: your account, opt-in)
+    check     pre-flight for a workshop: every check on one line, with the fix when it fails
 """
 
 from __future__ import annotations
@@ -55,6 +58,22 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--json", action="store_true", help="machine-readable output")
     explain.add_argument("--endpoint-url", default=None,
                          help="the sandbox's endpoint (default: the running sandbox; 'aws' for your AWS account, read-only)")
+
+    check = commands.add_parser("check", help="workshop pre-flight: versions, `dot`, a kernel, a sandbox start")
+    check.add_argument("--json", action="store_true", help="machine-readable output")
+
+    cleanup = commands.add_parser("cleanup", help="delete everything the project tagged; exit 0 when nothing remains")
+    cleanup.add_argument("--stack", default=None, help="only this stack (default: every stack the project made)")
+    cleanup.add_argument("--aws", action="store_true",
+                         help="your AWS account instead of the sandbox (needs LAB_ALLOW_AWS=1 and a confirmation)")
+
+    audit = commands.add_parser("audit", help="hardening findings for a VPC (read-only)")
+    audit.add_argument("--json", action="store_true", help="machine-readable output")
+    audit.add_argument("--vpc", default=None, help="the VPC to audit (default: every VPC in the region)")
+    audit.add_argument("--fail-on", choices=["high", "medium", "low"], default="high",
+                       help="exit 1 when a finding has this severity or worse (default high)")
+    audit.add_argument("--endpoint-url", default=None,
+                       help="the sandbox's endpoint (default: the running sandbox; 'aws' for your AWS account, read-only)")
     return parser
 
 
@@ -66,6 +85,18 @@ def main(argv: list[str] | None = None) -> int:
         from helpers.explain import run_explain
 
         return run_explain(args)
+    if args.command == "check":
+        from helpers.check import run_check
+
+        return run_check(args)
+    if args.command == "cleanup":
+        from helpers.aws_mode import run_cleanup
+
+        return run_cleanup(args)
+    if args.command == "audit":
+        from helpers.audit import run_audit_command
+
+        return run_audit_command(args)
     raise AssertionError(args.command)
 
 

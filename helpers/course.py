@@ -120,11 +120,17 @@ class Lab:
         return stack
 
     def cleanup(self, stack_or_name: Stack | str) -> None:
-        from helpers.cleanup import cleanup
+        """Delete everything the stack made; say so, or say what could not be deleted."""
+        from helpers.cleanup import cleanup, remaining
 
         name = stack_or_name if isinstance(stack_or_name, str) else stack_or_name.spec.name
         report = cleanup(self.clients, name)
-        print(f"cleaned up stack {name!r}: {report.summary()}")
+        left = remaining(self.clients, name)
+        if not left and not report.failed:
+            print(f"cleaned up stack {name!r}: nothing it made remains")
+            return
+        print(f"cleaning up stack {name!r} left something behind ({report.summary()}):")
+        print("\n".join(f"  {item}" for item in left))
 
     # -- traffic -------------------------------------------------------------------------------
     def request(self, url: str, *, timeout: float = 2.0):
@@ -196,6 +202,95 @@ class Lab:
         model = RuleToggle(add, remove, lambda: self.explain(url).verdict, enabled=bool(listeners_on_port()),
                            description=f"listener + SG rule on {port}")
         return Interactive(RuleToggleView(model), f"[widget] open or close port {port} on the ALB; now: {model.summary}")
+
+    # -- services, instances and single rules (02-04) ---------------------------------------------
+    def instances(self, stack: Stack) -> Table:
+        """The stack's EC2 instances: name, id, public DNS name, private IP."""
+        from helpers.tables import instances_table
+
+        return instances_table(self.clients, stack.instance_ids)
+
+    def public_dns(self, instance_id: str) -> str:
+        """An instance's public DNS name ("" when it has none, e.g. in a private subnet)."""
+        reservations = self.clients.ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
+        return reservations[0]["Instances"][0].get("PublicDnsName", "")
+
+    def wait_for_running(self, stack: Stack, count: int, *, timeout: float = 60.0) -> str:
+        """Wait until `count` of the service's tasks run and `count` targets are healthy. For a
+        service that cannot reach its desired count (e.g. a static host port on too few instances),
+        where `build`'s wait would never end. Returns the last status line."""
+        from helpers.waiters import target_states, wait_until
+
+        def check() -> tuple[bool, str]:
+            service = self.clients.ecs.describe_services(cluster=stack.cluster_name, services=[stack.service_name])["services"][0]
+            counts = target_states(self.clients, stack.target_group_arn)
+            done = service["runningCount"] == count and counts == {"healthy": count}
+            states = ", ".join(f"{n} {state}" for state, n in counts.items()) or "no targets"
+            return done, f"{service['runningCount']}/{service['desiredCount']} tasks running; targets: {states}"
+
+        return wait_until(check, what=f"{count} running tasks of {stack.service_name}", timeout=timeout)
+
+    def watch_targets(self, stack: Stack, until: dict[str, int], *, target_group_arn: str | None = None,
+                      timeout: float = 30.0) -> str:
+        """Watch the target group (with a progress line) until its health states are exactly
+        `until`, e.g. {"healthy": 1}. Returns one line: the other states targets passed through
+        on the way (in the order first seen) and the end state - no timings, so it reads the same
+        on every run. Raises helpers.waiters.WaitTimeout after `timeout` seconds."""
+        from helpers.waiters import target_states, wait_until
+
+        arn = target_group_arn or stack.target_group_arn
+        wanted = dict(sorted(until.items()))
+        passed: list[str] = []
+
+        def check() -> tuple[bool, str]:
+            counts = target_states(self.clients, arn)
+            passed.extend(state for state in counts if state not in wanted and state not in passed)
+            return counts == wanted, ", ".join(f"{n} {state}" for state, n in counts.items()) or "no targets"
+
+        end = wait_until(check, what="target health", timeout=timeout, interval=0.05)
+        return f"on the way: {', '.join(passed) or 'nothing else'}; now: {end}"
+
+    def service_scaler(self, stack: Stack, *, maximum: int = 6) -> Interactive:
+        """A slider for the service's desired count (UpdateService on release)."""
+        from helpers.widgets import ServiceScaler, ServiceScalerView
+
+        ecs = self.clients.ecs
+
+        def scale(count: int) -> str:
+            ecs.update_service(cluster=stack.cluster_name, service=stack.service_name, desiredCount=count)
+            return f"desired count {count}: ECS starts or stops tasks; see lab.tasks(stack) and lab.targets(stack)"
+
+        desired = ecs.describe_services(cluster=stack.cluster_name, services=[stack.service_name])["services"][0]["desiredCount"]
+        model = ServiceScaler(scale, desired=desired, maximum=max(maximum, desired))
+        return Interactive(ServiceScalerView(model), f"[widget] set the desired count of {stack.service_name}; now: {desired}")
+
+    def _matching_rule_ids(self, group_id: str, permission: dict) -> list[str]:
+        """Ids of `group_id`'s inbound rules that are exactly `permission` (protocol, ports, source)."""
+        sources = {r["CidrIp"] for r in permission.get("IpRanges", [])}
+        groups = {p["GroupId"] for p in permission.get("UserIdGroupPairs", [])}
+        rules = self.clients.ec2.describe_security_group_rules(
+            Filters=[{"Name": "group-id", "Values": [group_id]}])["SecurityGroupRules"]
+        return sorted(r["SecurityGroupRuleId"] for r in rules if not r["IsEgress"]
+                      and r["IpProtocol"] == permission["IpProtocol"]
+                      and r.get("FromPort") == permission.get("FromPort") and r.get("ToPort") == permission.get("ToPort")
+                      and (r.get("CidrIpv4") in sources or r.get("ReferencedGroupInfo", {}).get("GroupId") in groups))
+
+    def rule_switch(self, group_id: str, permission: dict, *, url: str, description: str) -> Interactive:
+        """A switch for one inbound security group rule (an IpPermissions entry with one source),
+        showing `explain(url)`'s verdict after every change."""
+        from helpers.widgets import RuleToggle, RuleToggleView
+
+        ec2 = self.clients.ec2
+
+        def add():
+            ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=[permission])
+
+        def remove():
+            ec2.revoke_security_group_ingress(GroupId=group_id, SecurityGroupRuleIds=self._matching_rule_ids(group_id, permission))
+
+        model = RuleToggle(add, remove, lambda: self.explain(url).verdict,
+                           enabled=bool(self._matching_rule_ids(group_id, permission)), description=description)
+        return Interactive(RuleToggleView(model), f"[widget] switch {description}; now: {model.summary}")
 
     # -- faults --------------------------------------------------------------------------------
     def kill_container(self, task_id: str) -> str:

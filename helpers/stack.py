@@ -7,6 +7,8 @@ The stack (names all start with the stack name, everything tagged `Project=ecs-a
       private subnets 10.0.11.0/24 (AZ a), 10.0.12.0/24 (AZ b) no route to the IGW
     ALB (internet-facing, public subnets), SG: tcp 80 from anywhere
       listener HTTP:80 -> target group (HTTP, instance targets, health check `/`)
+    IAM role `<name>-ecs-instance-role` (trusted by EC2, policy AmazonEC2ContainerServiceforEC2Role)
+      in the instance profile `<name>-ecs-instance-profile`: what lets the ECS agent join the cluster
     ECS cluster, two EC2 container instances (public subnets, public IPs, as in the source)
       host SG: tcp 32768-65535 from the ALB's SG (dynamic ports); tcp 8081 from anywhere
       (the author had opened 8081 for the app before adding the ALB)
@@ -18,7 +20,11 @@ Nothing here talks to moto directly: the same calls build the stack in AWS.
 
 from __future__ import annotations
 
+import json
+import time
 from dataclasses import asdict, dataclass, field
+
+from botocore.exceptions import ClientError
 
 from helpers.backend import Clients
 
@@ -28,6 +34,20 @@ CONTAINER_NAME = "tomcat"
 CONTAINER_PORT = 8081
 # The range the ECS guide and most tutorials open from the ALB's SG (FACTS.md, aws-cdk 9778).
 EPHEMERAL_RANGE = (32768, 65535)
+# The official tomcat image listens on 8080 and ships an empty webapps/ (its default pages are in
+# webapps.dist since docker-library/tomcat#181), so `/` would answer 404 and every health check would fail on AWS. Listen on 8081
+# and serve the default ROOT page instead. (The sandbox runs its own "Tomcat" and ignores this.)
+TOMCAT_IMAGE = "tomcat:9.0"
+TOMCAT_ON_8081 = ["sh", "-c", "sed -i 's/port=\"8080\"/port=\"8081\"/' conf/server.xml"
+                  " && cp -r webapps.dist/ROOT webapps/ && exec catalina.sh run"]
+
+# The container instance role (ECS guide: "Amazon ECS container instance IAM role"): the agent
+# on each host needs it to register with the cluster. IAM names are global to the account, so
+# everything sits under one path that cleanup lists.
+IAM_PATH = "/ecs-alb-lab/"
+ECS_INSTANCE_POLICY_ARN = "arn:aws:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role"
+EC2_TRUST_POLICY = {"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
 
 
 @dataclass
@@ -66,6 +86,8 @@ class Stack:
     alb_dns_name: str = ""
     target_group_arn: str = ""
     listener_arn: str = ""
+    instance_role_name: str = ""
+    instance_profile_name: str = ""
     cluster_name: str = ""
     instance_ids: list[str] = field(default_factory=list)
     task_definition_arn: str = ""
@@ -160,6 +182,34 @@ def build_load_balancer(clients: Clients, stack: Stack) -> None:
         Tags=_tags(f"{name}-listener-80", name))["Listeners"][0]["ListenerArn"]
 
 
+def build_instance_profile(clients: Clients, stack: Stack) -> None:
+    iam, name = clients.iam, stack.spec.name
+    stack.instance_role_name = f"{name}-ecs-instance-role"
+    iam.create_role(RoleName=stack.instance_role_name, Path=IAM_PATH, AssumeRolePolicyDocument=json.dumps(EC2_TRUST_POLICY),
+                    Description="ECS container instances of the ecs-alb-lab stack", Tags=_tags(stack.instance_role_name, name))
+    iam.attach_role_policy(RoleName=stack.instance_role_name, PolicyArn=ECS_INSTANCE_POLICY_ARN)
+    stack.instance_profile_name = f"{name}-ecs-instance-profile"
+    iam.create_instance_profile(InstanceProfileName=stack.instance_profile_name, Path=IAM_PATH,
+                                Tags=_tags(stack.instance_profile_name, name))
+    iam.add_role_to_instance_profile(InstanceProfileName=stack.instance_profile_name, RoleName=stack.instance_role_name)
+
+
+def _run_instance(clients: Clients, *, timeout: float = 60, **kwargs) -> dict:
+    """run_instances, retried while EC2 does not yet see a new instance profile: IAM is
+    eventually consistent, so a profile made seconds ago can be "invalid" to EC2 (IAM guide,
+    "Changes that I make are not always immediately visible")."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return clients.ec2.run_instances(**kwargs)
+        except ClientError as error:
+            propagating = (error.response["Error"]["Code"] == "InvalidParameterValue"
+                           and "iam instance profile" in error.response["Error"].get("Message", "").lower())
+            if not propagating or time.monotonic() >= deadline:
+                raise
+            time.sleep(2)
+
+
 def build_cluster(clients: Clients, stack: Stack) -> None:
     spec, name = stack.spec, stack.spec.name
     stack.cluster_name = f"{name}-cluster"
@@ -168,9 +218,10 @@ def build_cluster(clients: Clients, stack: Stack) -> None:
     subnets = stack.public_subnet_ids if spec.hosts_in == "public" else stack.private_subnet_ids
     for index in range(spec.instance_count):
         subnet_id = subnets[index % len(subnets)]
-        reservation = clients.ec2.run_instances(
-            ImageId=image_id, InstanceType=spec.instance_type, MinCount=1, MaxCount=1,
+        reservation = _run_instance(
+            clients, ImageId=image_id, InstanceType=spec.instance_type, MinCount=1, MaxCount=1,
             SubnetId=subnet_id, SecurityGroupIds=[stack.host_sg_id],
+            IamInstanceProfile={"Name": stack.instance_profile_name},
             UserData=ecs_user_data(stack.cluster_name),
             TagSpecifications=_tag_spec("instance", f"{name}-ecs-host-{index + 1}", name))
         stack.instance_ids.append(reservation["Instances"][0]["InstanceId"])
@@ -182,8 +233,8 @@ def build_service(clients: Clients, stack: Stack) -> None:
     port_mapping["hostPort"] = spec.host_port
     stack.task_definition_arn = clients.ecs.register_task_definition(
         family=f"{name}-web", networkMode="bridge", requiresCompatibilities=["EC2"],
-        containerDefinitions=[{"name": CONTAINER_NAME, "image": "tomcat:9.0", "memory": 256, "cpu": 256,
-                               "essential": True, "portMappings": [port_mapping]}],
+        containerDefinitions=[{"name": CONTAINER_NAME, "image": TOMCAT_IMAGE, "command": TOMCAT_ON_8081,
+                               "memory": 256, "cpu": 256, "essential": True, "portMappings": [port_mapping]}],
         tags=[{"key": "Project", "value": "ecs-alb-lab"}])["taskDefinition"]["taskDefinitionArn"]
     stack.service_name = f"{name}-svc"
     clients.ecs.create_service(
@@ -193,7 +244,7 @@ def build_service(clients: Clients, stack: Stack) -> None:
         tags=[{"key": "Project", "value": "ecs-alb-lab"}])
 
 
-BUILD_STEPS = (build_network, build_security_groups, build_load_balancer, build_cluster, build_service)
+BUILD_STEPS = (build_network, build_security_groups, build_load_balancer, build_instance_profile, build_cluster, build_service)
 
 
 def build_stack(clients: Clients, spec: StackSpec | None = None) -> Stack:
