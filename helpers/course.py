@@ -133,13 +133,13 @@ class Lab:
         print("\n".join(f"  {item}" for item in left))
 
     # -- traffic -------------------------------------------------------------------------------
-    def request(self, url: str, *, timeout: float = 2.0):
+    def request(self, url: str, *, timeout: float = 5.0):
         """One HTTP request from "the internet" (the sandbox's SOCKS proxy). Prints as one line."""
         from helpers.traffic import request
 
         return request(url, proxy=self.socks_proxy, timeout=timeout)
 
-    def requests(self, url: str, n: int = 30, *, timeout: float = 2.0) -> str:
+    def requests(self, url: str, n: int = 30, *, timeout: float = 5.0) -> str:
         """`n` requests in a row; a summary of who answered (sorted, counted)."""
         from helpers.traffic import request_many, summarize
 

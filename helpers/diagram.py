@@ -24,7 +24,7 @@ when its own checks pass but something earlier already stops the flow.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace, field
 
 import graphviz
 
@@ -44,6 +44,7 @@ class Node:
     health: str | None = None  # targets: the DescribeTargetHealth state ("healthy", "unhealthy", ...)
     missing: bool = False  # the hop that arrives here is blocked (e.g. no listener on that port)
     tooltip: str = ""
+    order: str = ""  # the display order: the id with random resource ids replaced by stable names
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ class Cluster:
     label: str
     kind: str  # vpc, nacl, subnet, sg (an instance's groups), alb (the ALB's groups and subnets), instance
     parent: str | None = None
+    order: str = ""  # as Node.order
 
 
 @dataclass(frozen=True)
@@ -163,14 +165,18 @@ class FlowDiagram:
             edge_attr={"arrowsize": "0.6", "color": t.text, **font, "fontsize": "9"},
         )
         # Generated names: ARNs contain ':' which DOT would read as a node port.
-        names = {n.id: f"n{i}" for i, n in enumerate(sorted(self.nodes, key=lambda n: n.id))}
+        # Ordered by `order`, not by id: ids hold random resource ids, and the same stack built
+        # twice must draw the same picture (host-1 above host-2, subnet a above b).
+        by_order = lambda item: (item.order or item.id, item.id)  # noqa: E731
+        names = {n.id: f"n{i}" for i, n in enumerate(sorted(self.nodes, key=by_order))}
+        order_of = {n.id: n.order or n.id for n in self.nodes}
         # Reverse order: with rankdir LR, dot stacks what shares a rank bottom-up in the order it
         # meets it, so this reads top-down in id order (port 32768 above 32769, subnet a above b).
         children: dict[str | None, list[Cluster]] = {}
-        for c in sorted(self.clusters, key=lambda c: c.id, reverse=True):
+        for c in sorted(self.clusters, key=by_order, reverse=True):
             children.setdefault(c.parent, []).append(c)
         members: dict[str | None, list[Node]] = {}
-        for n in sorted(self.nodes, key=lambda n: n.id, reverse=True):
+        for n in sorted(self.nodes, key=by_order, reverse=True):
             members.setdefault(n.cluster, []).append(n)
         counter = iter(range(len(self.clusters)))
 
@@ -185,7 +191,7 @@ class FlowDiagram:
                     fill(sub, c.id)
 
         fill(g, None)
-        for e in sorted(self.edges, key=lambda e: (e.tail, e.head)):
+        for e in sorted(self.edges, key=lambda e: (order_of[e.tail], order_of[e.head])):
             g.edge(names[e.tail], names[e.head], **self._edge_attrs(e, t))
         return g
 
@@ -299,6 +305,32 @@ class _Draft:
         return bool(self.codes) or any(not h.allowed for h in self.hops)
 
 
+class _StableNames:
+    """Rewrites ids for ordering: each random resource id becomes a name that is the same every
+    time the same stack is built (an instance's Name tag, a subnet's CIDR, a group's name...)."""
+
+    _ID = re.compile(r"arn:aws:[^\s]+|\b(?:i|subnet|vpc|sg|acl|igw)-[0-9a-f]+\b")
+
+    def __init__(self, snap) -> None:
+        self.names: dict[str, str] = {}
+        if snap is None:
+            return
+        names = self.names
+        names |= {v.id: "vpc " + ",".join(v.cidr_blocks) for v in snap.vpc_by_id.values()}
+        names |= {s.id: "subnet " + s.cidr for s in snap.subnet_by_id.values()}
+        names |= {g.id: "sg " + g.name for g in snap.sg_by_id.values()}
+        names |= {i.id: "instance " + (i.name or i.id) for i in snap.instance_by_id.values()}
+        names |= {lb.arn: "alb " + lb.name for lb in snap.lb_by_arn.values()}
+        names |= {tg.arn: "tg " + tg.name for tg in snap.tg_by_arn.values()}
+        names |= {l.arn: f"listener {l.port:05d}" for l in snap.listener_by_arn.values()}
+        for subnet_id, acl in snap.nacl_by_subnet.items():  # a NACL by its first subnet's CIDR
+            cidr = snap.subnet_by_id[subnet_id].cidr if subnet_id in snap.subnet_by_id else subnet_id
+            names[acl.id] = min(names.get(acl.id, "nacl " + cidr), "nacl " + cidr)
+
+    def __call__(self, text: str) -> str:
+        return self._ID.sub(lambda m: self.names.get(m.group(0), m.group(0)), text)
+
+
 class _Builder:
     def __init__(self, verdict: Verdict, snapshot, detail: str) -> None:
         self.verdict, self.snap, self.detail = verdict, snapshot, detail
@@ -313,7 +345,10 @@ class _Builder:
         for leg in sorted(self.verdict.targets, key=lambda leg: (leg.target_group_arn, leg.target_id, leg.port)):
             self._settle(self._leg(leg), leg.explanations, upstream_open=open_front)
         edges = tuple(self._freeze(d) for d in self.drafts.values())
-        return FlowDiagram(self._title(), tuple(self.nodes.values()), edges, tuple(self.clusters.values()), theme)
+        stable = _StableNames(self.snap)
+        nodes = tuple(replace(n, order=stable(n.id)) for n in self.nodes.values())
+        clusters = tuple(replace(c, order=stable(c.id)) for c in self.clusters.values())
+        return FlowDiagram(self._title(), nodes, edges, clusters, theme)
 
     # -- stations and edges -------------------------------------------------------------------
     def _node(self, node: Node) -> str:

@@ -11,8 +11,8 @@ Sources are plain Python in "percent" format, easy to review in a diff:
     print("a code cell")
     # %% solution          <- a solution cell: CI runs it; JupyterLab shows it collapsed
 
-Outputs are produced by running the notebook against a sandbox, never pasted. Execution
-counts and volatile metadata are dropped, so a rebuild changes only what really changed.
+Outputs are produced by running the notebook against a sandbox, never pasted. Volatile
+metadata is dropped, so a rebuild changes only what really changed.
 """
 
 from __future__ import annotations
@@ -63,16 +63,10 @@ def clean(notebook: nbformat.NotebookNode) -> None:
         "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
         "language_info": {"name": "python"},
     }
+    # Execution counts stay: a fresh kernel numbers the cells 1..N, the same on every build,
+    # and nbval takes a cell without one for a cell that never ran.
     for cell in notebook.cells:
         cell.pop("id", None)
-        if cell.cell_type == "code":
-            cell.execution_count = None
-            for output in cell.outputs:
-                if "execution_count" in output:
-                    output.execution_count = None
-                output.pop("metadata", None) if output.get("metadata") == {} else None
-                if output.output_type in ("display_data", "execute_result"):
-                    output.setdefault("metadata", {})
 
 
 def build(source_path: Path, timeout: int = 300) -> Path:

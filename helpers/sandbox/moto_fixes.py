@@ -65,6 +65,7 @@ def apply(ctx) -> None:
     """Install every fix (once per process); later calls only switch to the newer context."""
     global _installed, _ctx
     _ctx = ctx
+    _load_aws_managed_policies()
     if _installed:
         return
     _install_target_records()
@@ -74,6 +75,15 @@ def apply(ctx) -> None:
     _install_validations()
     _install_service_counts()
     _installed = True
+
+
+def _load_aws_managed_policies() -> None:
+    # Why: every AWS account has AWS's managed policies (AmazonEC2ContainerServiceforEC2Role for
+    # the ECS hosts' role, AmazonECSServiceRolePolicy for the service-linked role); moto loads
+    # them only when asked. Read when IAM's backend is created, so set before the sandbox resets moto.
+    from moto import settings
+
+    settings.default_user_config.setdefault("iam", {})["load_aws_managed_policies"] = True
 
 
 # -- public helpers (hold ctx.lock) ------------------------------------------------------------

@@ -14,10 +14,12 @@ while calling the API (that request would wait for the lock forever).
 
 from __future__ import annotations
 
+import io
 import logging
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
+from urllib.parse import parse_qs
 
 from helpers.backend import DEFAULT_REGION, SANDBOX_ACCOUNT_ID, Clients
 from helpers.sandbox.timescale import TimeScale
@@ -104,8 +106,28 @@ class SandboxContext:
         return iam_backends[self.account_id]["global"]
 
     def changed(self) -> None:
-        """Something in the region changed: the next `snapshot()` reads it again."""
+        """Something in the region changed: the next `snapshot()` reads it again (and the
+        refresher starts reading at once, so traffic rarely waits for it)."""
         self.generation += 1
+        with self._snapshot_ready:
+            self._snapshot_ready.notify_all()
+
+    def refresh_snapshots(self, stop: threading.Event) -> None:
+        """Keep the snapshot current: read it again soon after every change. Runs in a thread."""
+        seen = self.generation
+        while not stop.is_set():
+            with self._snapshot_ready:
+                self._snapshot_ready.wait_for(lambda: stop.is_set() or self.generation != seen, timeout=1.0)
+            if stop.is_set():
+                return
+            if self.generation == seen:
+                continue
+            stop.wait(0.02)  # let a burst of changes (a stack being built) settle first
+            seen = self.generation
+            try:
+                self.snapshot()
+            except Exception:  # the API may be stopping; the next caller reads again anyway
+                log.debug("background snapshot read failed", exc_info=True)
 
     def snapshot(self):
         """The evaluator's view of the region, as of the latest change.
@@ -141,20 +163,39 @@ class SandboxContext:
         self.changed()
 
 
-def _is_snapshot_read(environ) -> bool:
-    return SNAPSHOT_USER_AGENT in environ.get("HTTP_USER_AGENT", "")
+READ_ONLY_ACTIONS = ("Describe", "List", "Get")
+
+
+def _action(environ) -> str:
+    """The API action of a request: JSON protocols (ECS) name it in X-Amz-Target, query
+    protocols (EC2, ELBv2, IAM) in the form body, which is read here and put back for moto."""
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    if target:
+        return target.rsplit(".", 1)[-1]
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length) if length else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    query = environ.get("QUERY_STRING", "") + "&" + body.decode("utf-8", "replace")
+    return (parse_qs(query).get("Action") or [""])[0]
+
+
+def _may_change(environ) -> bool:
+    """Could this request change the region? Snapshot reads and Describe/List/Get calls cannot."""
+    if SNAPSHOT_USER_AGENT in environ.get("HTTP_USER_AGENT", ""):
+        return False
+    return not _action(environ).startswith(READ_ONLY_ACTIONS)
 
 
 def _locked_app(app: Callable, ctx: SandboxContext) -> Callable:
-    """Serve moto under ctx.lock, and count every request that is not a snapshot read as a
-    possible change (reads from notebooks count too: cheap, and never wrong)."""
+    """Serve moto under ctx.lock, and count every request that may change the region."""
 
     def serve(environ, start_response):
+        changes = _may_change(environ)
         with ctx.lock:
             try:
                 return app(environ, start_response)
             finally:
-                if not _is_snapshot_read(environ):
+                if changes:
                     ctx.changed()
 
     return serve
@@ -168,6 +209,8 @@ class Sandbox:
         self._server = None
         self._server_thread: threading.Thread | None = None
         self._started: list[Any] = []
+        self._stopping = threading.Event()
+        self._refresher: threading.Thread | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> "Sandbox":
@@ -194,6 +237,9 @@ class Sandbox:
         self.ctx.endpoint_url = f"http://{host}:{port}"
         self._server_thread = threading.Thread(target=self._server.serve_forever, name="moto-server", daemon=True)
         self._server_thread.start()
+        self._refresher = threading.Thread(target=self.ctx.refresh_snapshots, args=(self._stopping,),
+                                           name="snapshot-refresher", daemon=True)
+        self._refresher.start()
 
         try:
             for name, component in self._components():
@@ -218,6 +264,10 @@ class Sandbox:
         yield "dataplane", DataPlane(ctx)
 
     def stop(self) -> None:
+        self._stopping.set()
+        if self._refresher is not None:
+            self._refresher.join(timeout=5)
+            self._refresher = None
         while self._started:
             component = self._started.pop()
             try:
