@@ -196,7 +196,10 @@ class Lab:
         def remove():
             for listener in listeners_on_port():
                 elbv2.delete_listener(ListenerArn=listener["ListenerArn"])
-            ec2.revoke_security_group_ingress(GroupId=stack.alb_sg_id, IpPermissions=permission)
+            group = ec2.describe_security_groups(GroupIds=[stack.alb_sg_id])["SecurityGroups"][0]
+            rules = [rule for rule in group["IpPermissions"] if rule.get("FromPort") == port]
+            if rules:
+                ec2.revoke_security_group_ingress(GroupId=stack.alb_sg_id, IpPermissions=rules)
 
         url = f"http://{stack.alb_dns_name}:{port}/"
         model = RuleToggle(add, remove, lambda: self.explain(url).verdict, enabled=bool(listeners_on_port()),

@@ -569,9 +569,10 @@ class _Builder:
         lb = self.snap.lb_by_arn.get(lb_arn) if self.snap is not None else None
         if lb is None:
             return None
-        subnets = [self.snap.subnet_by_id[s] for s in sorted(lb.subnet_ids) if s in self.snap.subnet_by_id]
+        subnets = sorted((self.snap.subnet_by_id[s] for s in lb.subnet_ids if s in self.snap.subnet_by_id),
+                         key=lambda subnet: (subnet.name, subnet.cidr))
         kinds = sorted({"public" if self._is_public(s.id) else "private" for s in subnets})
-        acls = sorted({shorten(self.snap.nacl_by_subnet[s.id].id) for s in subnets if s.id in self.snap.nacl_by_subnet})
+        acls = list(dict.fromkeys(shorten(self.snap.nacl_by_subnet[s.id].id) for s in subnets if s.id in self.snap.nacl_by_subnet))
         label = (f"SG {self._sg_names(lb.group_ids)}\n{len(subnets)} {'/'.join(kinds)} subnets: "
                  f"{', '.join(s.name or shorten(s.id) for s in subnets)}" + (f"\nNACL {', '.join(acls)}" if acls else ""))
         return self._cluster(Cluster(f"alb:{lb.arn}", label, "alb", self._place_vpc(lb.vpc_id)))

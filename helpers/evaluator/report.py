@@ -6,7 +6,7 @@ always print the same text.
 
 from __future__ import annotations
 
-from helpers.evaluator.model import Explanation, Hop, TargetLeg, Verdict
+from helpers.evaluator.model import Explanation, Hop, Verdict
 
 
 def _short(resource_id: str) -> str:
@@ -24,10 +24,6 @@ def _explanation_lines(e: Explanation, indent: str) -> list[str]:
     return [f"{indent}[{e.code}] {_short(e.resource_id)}: {e.message}", f"{indent}    fix: {e.fix}"]
 
 
-def _target_sort_key(leg: TargetLeg):
-    return (leg.target_group_arn, leg.target_id, leg.port)
-
-
 def format_verdict(verdict: Verdict, *, verbose: bool = False) -> str:
     """The path hop by hop, then each target, then every blocker with its fix. A reachable
     target prints on one line with the rule that admitted it (all its hops with verbose=True);
@@ -38,7 +34,7 @@ def format_verdict(verdict: Verdict, *, verbose: bool = False) -> str:
     lines.append(f"outcome: {verdict.outcome} - {status}")
     lines.append("path:")
     lines += [f"  {_hop_line(h)}" for h in verdict.hops]
-    legs = sorted(verdict.targets, key=_target_sort_key)
+    legs = verdict.targets  # the walk's order: by instance name, then port
     if legs:
         lines.append("targets:")
     for leg in legs:
@@ -87,7 +83,7 @@ def verdict_to_json(verdict: Verdict) -> dict:
              "container_name": leg.container_name, "container_port": leg.container_port,
              "hops": [_hop_json(h) for h in leg.hops],
              "explanations": [_explanation_json(e) for e in leg.explanations]}
-            for leg in sorted(verdict.targets, key=_target_sort_key)
+            for leg in verdict.targets
         ],
         "instance_id": verdict.instance_id,
         "instance_port": verdict.instance_port,

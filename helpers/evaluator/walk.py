@@ -24,6 +24,8 @@ Choices where AWS documents no single answer (say so to learners):
 
 from __future__ import annotations
 
+import ipaddress
+
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -81,6 +83,21 @@ class _Endpoint:
     def on_internet(self) -> bool:
         return self.subnet_id is None
 
+
+
+def _target_order(snap, target_id: str, port: int) -> tuple:
+    """Targets by their instance's Name tag, then port: a stable order (instance ids are random)."""
+    instance = snap.instance_by_id.get(target_id)
+    return (instance.name if instance and instance.name else target_id, target_id, port)
+
+
+def _subnets_in_order(snap, subnet_ids) -> list[str]:
+    """Subnet ids by CIDR (then id): the same order every time the same network is built,
+    so the hops and their explanations read the same from run to run."""
+    def key(subnet_id):
+        subnet = snap.subnet_by_id.get(subnet_id)
+        return (ipaddress.ip_network(subnet.cidr) if subnet else ipaddress.ip_network("255.255.255.255/32"), subnet_id)
+    return sorted(subnet_ids, key=key)
 
 def _internet_client(address: str = INTERNET_CLIENT_IP) -> _Endpoint:
     value = ip_int(address)
@@ -296,7 +313,7 @@ def _source_endpoint(snap: Snapshot, source: str) -> tuple[_Endpoint | None, str
             return _instance_endpoint(inst), f"source: {inst.id}, a member of {source}"
         for lb in sorted(snap.load_balancers, key=lambda lb: lb.arn):
             if source in lb.group_ids and lb.subnet_ids:
-                return _alb_node(snap, lb, sorted(lb.subnet_ids)[0]), f"source: ALB {lb.name}, a member of {source}"
+                return _alb_node(snap, lb, _subnets_in_order(snap, lb.subnet_ids)[0]), f"source: ALB {lb.name}, a member of {source}"
         return None, f"{source} has no running member to start from"
     if is_ipv4(source):
         inst = snap.instance_by_private_ip.get(source)
@@ -378,7 +395,7 @@ def _to_instance(snap: Snapshot, flow: Flow, source: _Endpoint, inst: Instance, 
 
 def _to_load_balancer(snap: Snapshot, flow: Flow, source: _Endpoint, lb: LoadBalancer, path: _Path) -> Verdict:
     port = flow.port
-    subnets = sorted(lb.subnet_ids)
+    subnets = _subnets_in_order(snap, lb.subnet_ids)
     path.hop("resolve", lb.arn, True, f"{flow.destination} is ALB {lb.name} ({lb.scheme}) with nodes in {', '.join(subnets)}")
     client = source
     if lb.scheme == "internal" and source.on_internet:
@@ -440,7 +457,7 @@ def _to_load_balancer(snap: Snapshot, flow: Flow, source: _Endpoint, lb: LoadBal
         if not records:
             path.block("LAB_NO_REGISTERED_TARGETS", tg_arn, f"target group {name} has no registered targets: the ALB answers 503",
                        f"register targets in {name} (for ECS: run the service's tasks)")
-        for record in records:
+        for record in sorted(records, key=lambda r: _target_order(snap, r.id, r.port)):
             legs.append(evaluate_alb_to_target(snap, lb.arn, record.id, record.port, target_group_arn=tg_arn))
     return Verdict(flow, "listener", tuple(path.hops), tuple(path.explanations), load_balancer_arn=lb.arn,
                    listener_arn=listener.arn, rule_arn=match.rule_arn, target_group_arns=groups, targets=tuple(legs))
@@ -513,7 +530,7 @@ def _alb_to_target(snap: Snapshot, lb_arn: str, target_id: str, port: int):
                    "register targets from the ALB's VPC")
         return tuple(path.hops), tuple(path.explanations), no_binding
 
-    subnets = sorted(lb.subnet_ids)
+    subnets = _subnets_in_order(snap, lb.subnet_ids)
     # An ECS task on a dynamic host port: suggest the range every later task may use, not this one port.
     bound = snap.binding_index.get((target_id, port))
     dynamic = bound is not None and DYNAMIC_HOST_PORTS[0] <= port <= DYNAMIC_HOST_PORTS[1]

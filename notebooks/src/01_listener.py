@@ -142,10 +142,10 @@ listener_on_8081(lab, stack)
 for listener in lab.clients.elbv2.describe_listeners(LoadBalancerArn=stack.alb_arn)["Listeners"]:
     if listener["Port"] == 8081:
         lab.clients.elbv2.delete_listener(ListenerArn=listener["ListenerArn"])
-lab.clients.ec2.revoke_security_group_ingress(
-    GroupId=stack.alb_sg_id,
-    IpPermissions=[{"IpProtocol": "tcp", "FromPort": 8081, "ToPort": 8081, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
-)
+alb_group = lab.clients.ec2.describe_security_groups(GroupIds=[stack.alb_sg_id])["SecurityGroups"][0]
+rules_8081 = [rule for rule in alb_group["IpPermissions"] if rule.get("FromPort") == 8081]
+if rules_8081:
+    lab.clients.ec2.revoke_security_group_ingress(GroupId=stack.alb_sg_id, IpPermissions=rules_8081)
 print(listeners_table(lab.clients, stack.alb_arn))
 print(security_group_table(lab.clients, stack.alb_sg_id))
 
