@@ -318,11 +318,14 @@ def run_checks(include_sandbox: bool = True) -> list[CheckResult]:
     return results
 
 
-def format_results(results: list[CheckResult]) -> str:
+def format_results(results: list[CheckResult], *, details: bool = True) -> str:
+    """One line per check. `details=False` leaves out what passing checks found (versions and
+    paths differ from machine to machine); failures always say what is wrong and the fix."""
     width = max(len(result.name) for result in results)
     lines = []
     for result in results:
-        lines.append(f"{'ok' if result.ok else 'FAIL':<5} {result.name:<{width}}  {result.detail}")
+        detail = result.detail if details or not result.ok else ""
+        lines.append(f"{'ok' if result.ok else 'FAIL':<5} {result.name:<{width}}  {detail}".rstrip())
         if not result.ok:
             lines.append(f"{'':<5} {'':<{width}}  fix: {result.fix}")
     failed = sum(not result.ok for result in results)

@@ -148,3 +148,44 @@ def network_acl_table(clients: Clients, acl_id: str, *, egress: bool = False) ->
     direction = "outbound" if egress else "inbound"
     return Table(("rule", "protocol", "ports", "cidr" if not egress else "destination", "action"), tuple(rows),
                  title=f"{direction} rules (first match wins):")
+
+
+def instances_table(clients: Clients, instance_ids: list[str]) -> Table:
+    """One row per EC2 instance: its Name tag, id, the public DNS name a browser would use, and
+    the private IP the ALB sends traffic to (sorted by name)."""
+    if not instance_ids:
+        return Table(("host", "instance", "public DNS name", "private IP"), ())
+    rows = []
+    for reservation in clients.ec2.describe_instances(InstanceIds=sorted(set(instance_ids)))["Reservations"]:
+        for instance in reservation["Instances"]:
+            tags = {t["Key"]: t["Value"] for t in instance.get("Tags", [])}
+            rows.append((tags.get("Name", instance["InstanceId"]), instance["InstanceId"],
+                         instance.get("PublicDnsName") or "(none)", instance.get("PrivateIpAddress", "")))
+    rows.sort()
+    return Table(("host", "instance", "public DNS name", "private IP"), tuple(rows))
+
+
+def port_mappings_table(clients: Clients, task_definition: str) -> Table:
+    """A task definition's port mappings as registered: network mode, container, both ports
+    (host port 0 shown as "0 (dynamic)"), protocol. `task_definition`: an ARN or family[:revision]."""
+    definition = clients.ecs.describe_task_definition(taskDefinition=task_definition)["taskDefinition"]
+    mode = definition.get("networkMode", "bridge")
+    rows = []
+    for container in definition["containerDefinitions"]:
+        for mapping in container.get("portMappings", []):
+            host = mapping.get("hostPort", 0)
+            rows.append((mode, container["name"], str(mapping["containerPort"]),
+                         "0 (dynamic)" if not host else str(host), mapping.get("protocol", "tcp")))
+    rows.sort()
+    # The family, not the revision: revisions keep counting up, even across deregistrations.
+    return Table(("network mode", "container", "container port", "host port", "protocol"), tuple(rows),
+                 title=f"task definition family {definition['family']}:")
+
+
+def network_bindings_table(clients: Clients, cluster: str, service: str | None = None) -> Table:
+    """One row per running task's network binding: the host it runs on and which host port ECS
+    mapped to the container port (the task's `containers[].networkBindings`). Unlike
+    `tasks_table` it leaves out task ids, so the rows read the same on every run."""
+    tasks = tasks_table(clients, cluster, service)
+    keep = [tasks.header.index(name) for name in ("host", "instance", "host port", "container port", "status")]
+    return Table(tuple(tasks.header[i] for i in keep), tuple(tuple(row[i] for i in keep) for row in tasks.rows))
