@@ -35,8 +35,17 @@ graphviz:
 lab: setup
 	$(BIN)/jupyter lab notebooks/00_start_here.ipynb
 
+# Everything once, then every notebook again in the same sandbox: a second run must give the
+# same outputs (the notebooks clean up after themselves).
 test: setup
-	$(BIN)/python -m pytest
+	@state=$$(mktemp -d); \
+	ECS_ALB_LAB_STATE_DIR=$$state LAB_KEEP_SANDBOX=1 $(BIN)/python -m pytest; first=$$?; \
+	if [ $$first -eq 0 ]; then \
+	  echo "Second pass: every notebook again, in the same sandbox"; \
+	  ECS_ALB_LAB_STATE_DIR=$$state $(BIN)/python -m pytest -q notebooks; first=$$?; \
+	fi; \
+	ECS_ALB_LAB_STATE_DIR=$$state $(BIN)/python -c "from helpers.sandbox.launcher import stop_sandbox; stop_sandbox()"; \
+	rm -rf $$state; exit $$first
 
 bench: setup
 	$(BIN)/python bench/run.py

@@ -9,14 +9,16 @@ import tempfile
 
 import pytest
 
-_state_dir = tempfile.mkdtemp(prefix="ecs-alb-lab-tests-")
-os.environ["ECS_ALB_LAB_STATE_DIR"] = _state_dir  # inherited by nbval's kernels
+# `make test` passes its own directory so its second pass over the notebooks reuses the sandbox
+# of the first (LAB_KEEP_SANDBOX=1 keeps it running between the two).
+os.environ.setdefault("ECS_ALB_LAB_STATE_DIR", tempfile.mkdtemp(prefix="ecs-alb-lab-tests-"))  # inherited by nbval's kernels
 
 
 def pytest_sessionfinish(session, exitstatus):
     from helpers.sandbox.launcher import stop_sandbox
 
-    stop_sandbox()
+    if os.environ.get("LAB_KEEP_SANDBOX") != "1":
+        stop_sandbox()
 
 
 @pytest.fixture
