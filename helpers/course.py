@@ -104,6 +104,19 @@ class Lab:
                   "no AWS account, no cost, no network.")
         return cls(info.clients(), info.socks_proxy, endpoint_url=info.endpoint_url)
 
+    @classmethod
+    def aws(cls, *, confirm=None) -> "Lab":
+        """A real AWS account instead of the sandbox - only with LAB_ALLOW_AWS=1 and a typed
+        confirmation of the account (see helpers/aws_mode.py). It costs money: clean up."""
+        from helpers.aws_mode import connect_aws
+        from helpers.traffic import DIRECT
+
+        return cls(connect_aws(confirm=confirm), DIRECT)
+
+    @property
+    def is_sandbox(self) -> bool:
+        return self.endpoint_url is not None
+
     # -- building ------------------------------------------------------------------------------
     def build(self, name: str, *, wait: bool = True, quiet: bool = False, **spec) -> Stack:
         """Build the source document's stack as `name` (replacing a leftover one), then wait
@@ -112,6 +125,10 @@ class Lab:
         from helpers.waiters import wait_for_service
 
         cleanup(self.clients, name)
+        if not self.is_sandbox:
+            from helpers.aws_mode import build_in_aws
+
+            return build_in_aws(self.clients, StackSpec(name=name, **spec))
         stack = build_stack(self.clients, StackSpec(name=name, **spec))
         if wait:
             status = wait_for_service(self.clients, stack)

@@ -200,22 +200,33 @@ def _send(http: httpx.Client, url: str, method: str, timeout: float) -> Outcome:
     return outcome("alb_error" if alb_error else "answered", **fields)
 
 
+# `proxy=DIRECT`: no sandbox in between - the real internet (AWS mode, opted in).
+DIRECT = "direct"
+
+
 def _proxy_or_fail(proxy: str | None) -> str:
     if proxy is None:
-        raise ValueError("pass proxy=<the sandbox's socks_proxy>, e.g. proxy=sandbox.socks_proxy")
+        raise ValueError("pass proxy=<the sandbox's socks_proxy>, e.g. proxy=sandbox.socks_proxy "
+                         "(or proxy=DIRECT for a real AWS load balancer)")
     return proxy
+
+
+def _client_for(proxy: str, timeout: float) -> httpx.Client:
+    if proxy == DIRECT:
+        return httpx.Client(timeout=httpx.Timeout(timeout), follow_redirects=False)
+    return client(proxy, timeout=timeout)
 
 
 def request(url: str, *, proxy: str | None = None, timeout: float = 3.0, method: str = "GET") -> Outcome:
     """One HTTP request through the sandbox's SOCKS5 proxy; the result in words with `.summary()`."""
-    with client(_proxy_or_fail(proxy), timeout=timeout) as http:
+    with _client_for(_proxy_or_fail(proxy), timeout) as http:
         return _send(http, url, method, timeout)
 
 
 def request_many(url: str, n: int, *, proxy: str | None = None, timeout: float = 3.0,
                  method: str = "GET") -> list[Outcome]:
     """`n` requests one after another on one client (kept-alive connections, like a browser)."""
-    with client(_proxy_or_fail(proxy), timeout=timeout) as http:
+    with _client_for(_proxy_or_fail(proxy), timeout) as http:
         return [_send(http, url, method, timeout) for _ in range(n)]
 
 
