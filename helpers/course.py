@@ -47,6 +47,9 @@ class Explained:
         """One line: the flow, reachable or blocked, and how many targets it reaches."""
         flow = self.verdict.flow
         head = f"{flow.source} -> {flow.destination}:{flow.port}: {'REACHABLE' if self.reachable else 'BLOCKED'}"
+        if self.reachable and any(h.kind == "binding" and not h.allowed for h in self.verdict.hops):
+            # The network lets it through; the instance itself refuses (no task bound there).
+            return head + f" by the network, but nothing listens on port {flow.port} there (connection refused)"
         legs = self.verdict.targets
         if legs:
             head += f" ({sum(leg.reachable for leg in legs)} of {len(legs)} targets reachable)"

@@ -241,9 +241,9 @@ print(lab.request(f"http://{dynamic_dns}:8081/", timeout=10))
 print(lab.explain(f"http://{dynamic_dns}:8081/").outcome_line())
 
 # %% [markdown]
-# "Connection refused": the instance itself answered "nothing here". `explain` calls the path
-# REACHABLE because it checks only the network - routes, NACLs, security groups - and those let
-# the packet in. What listens behind a port is up to the instance. The rule "8081 from
+# "Connection refused": the instance itself answered "nothing here". `explain` agrees: the
+# network - routes, NACLs, security groups - lets the packet in, but no task is bound to that
+# port any more. A refusal is an answer; a drop (the timeout above) is silence. The rule "8081 from
 # anywhere" is now useless, and a port opened for nothing is worth closing (`04` and the
 # security notebooks come back to it).
 #
