@@ -135,18 +135,35 @@ def _is_ours(tags: list[dict], name: str, stack_name: str | None) -> bool:
     return stack_name is None or (tags_by_key.get("lab:stack") == stack_name and name.startswith(f"{stack_name}-"))
 
 
+def _tags_or_none(read) -> list | None:
+    """The tags `read()` returns, or None when the resource was deleted meanwhile (another
+    cleanup - say a second notebook - may be removing its own stack at the same moment)."""
+    try:
+        return read()
+    except ClientError as error:
+        if error.response["Error"]["Code"] == "NoSuchEntity":
+            return None
+        raise
+
+
 def tagged_iam(clients: Clients, stack_name: str | None) -> tuple[list[str], list[str]]:
     """(role names, instance profile names) the project made: under its IAM path, named after
     the stack, tagged. IAM is global, so the path keeps the listing short in a busy account."""
     iam = clients.iam
-    roles = [role["RoleName"] for page in iam.get_paginator("list_roles").paginate(PathPrefix=IAM_PATH)
-             for role in page["Roles"]
-             if _is_ours(iam.list_role_tags(RoleName=role["RoleName"])["Tags"], role["RoleName"], stack_name)]
-    profiles = [p["InstanceProfileName"] for page in iam.get_paginator("list_instance_profiles").paginate(PathPrefix=IAM_PATH)
-                for p in page["InstanceProfiles"]
-                # Listings leave tags out (IAM API ListInstanceProfiles); GetInstanceProfile has them.
-                if _is_ours(iam.get_instance_profile(InstanceProfileName=p["InstanceProfileName"])["InstanceProfile"].get("Tags", []),
-                            p["InstanceProfileName"], stack_name)]
+    roles = []
+    for page in iam.get_paginator("list_roles").paginate(PathPrefix=IAM_PATH):
+        for role in page["Roles"]:
+            tags = _tags_or_none(lambda: iam.list_role_tags(RoleName=role["RoleName"])["Tags"])
+            if tags is not None and _is_ours(tags, role["RoleName"], stack_name):
+                roles.append(role["RoleName"])
+    profiles = []
+    for page in iam.get_paginator("list_instance_profiles").paginate(PathPrefix=IAM_PATH):
+        for p in page["InstanceProfiles"]:
+            # Listings leave tags out (IAM API ListInstanceProfiles); GetInstanceProfile has them.
+            tags = _tags_or_none(lambda: iam.get_instance_profile(
+                InstanceProfileName=p["InstanceProfileName"])["InstanceProfile"].get("Tags", []))
+            if tags is not None and _is_ours(tags, p["InstanceProfileName"], stack_name):
+                profiles.append(p["InstanceProfileName"])
     return sorted(roles), sorted(profiles)
 
 

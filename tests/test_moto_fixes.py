@@ -477,3 +477,18 @@ def test_create_service_keeps_the_health_check_grace_period(aws):
                            healthCheckGracePeriodSeconds=45)
     service = aws.ecs.describe_services(cluster="lab", services=["graceful"])["services"][0]
     assert service["healthCheckGracePeriodSeconds"] == 45
+
+
+def test_revoking_a_group_rule_does_not_need_its_description(aws):
+    vpc_id = aws.ec2.create_vpc(CidrBlock="10.8.0.0/16")["Vpc"]["VpcId"]
+    alb = aws.ec2.create_security_group(GroupName="alb", Description="alb", VpcId=vpc_id)["GroupId"]
+    hosts = aws.ec2.create_security_group(GroupName="hosts", Description="hosts", VpcId=vpc_id)["GroupId"]
+    aws.ec2.authorize_security_group_ingress(GroupId=hosts, IpPermissions=[{
+        "IpProtocol": "tcp", "FromPort": 32768, "ToPort": 65535,
+        "UserIdGroupPairs": [{"GroupId": alb, "Description": "from the ALB"}]}])
+    aws.ec2.revoke_security_group_ingress(GroupId=hosts, IpPermissions=[{
+        "IpProtocol": "tcp", "FromPort": 32768, "ToPort": 65535, "UserIdGroupPairs": [{"GroupId": alb}]}])
+    assert aws.ec2.describe_security_groups(GroupIds=[hosts])["SecurityGroups"][0]["IpPermissions"] == []
+    with pytest.raises(ClientError, match="InvalidPermission.NotFound"):  # a rule that is not there
+        aws.ec2.revoke_security_group_ingress(GroupId=hosts, IpPermissions=[{
+            "IpProtocol": "tcp", "FromPort": 32768, "ToPort": 65535, "UserIdGroupPairs": [{"GroupId": alb}]}])

@@ -169,15 +169,15 @@ def _check_nacl(path: _Path, snap: Snapshot, subnet_id: str, *, egress: bool, pe
     denied_boxes = [b for _, boxes in result.denied for b in boxes]
     first_deny = result.denied[0][0]
     numbered = first_deny is not None and first_deny.label != "*"
-    where = f"numbered below {first_deny.label} (rule {first_deny.label} denies it now)" if numbered \
-        else "(only the * rule stops it now)"
+    where = f", numbered below {first_deny.label} (rule {first_deny.label} denies it now)" if numbered \
+        else " (only the * rule stops it now)"
     peer_cidr = "0.0.0.0/0" if peer.on_internet else addresses_text(denied_boxes)
     label = "the return direction: " if reply else ""
     path.block(
         "SUBNET_ACL_RESTRICTION", acl.id,
         f"NACL {acl.id} blocks {label}{way} tcp {ports_text(denied_boxes)} {prep} {peer.label}"
         + (" (NACLs are stateless: replies need their own rule)" if reply else ""),
-        f"add {way} rule to {acl.id}: allow tcp {ports_text(denied_boxes)} {prep} {peer_cidr}, {where}")
+        f"add {way} rule to {acl.id}: allow tcp {ports_text(denied_boxes)} {prep} {peer_cidr}{where}")
 
 
 def _check_sgs(path: _Path, snap: Snapshot, owner: _Endpoint, *, egress: bool, peer: _Endpoint,

@@ -27,6 +27,7 @@ from typing import Any, Callable
 from moto.core.responses import ActionResult
 from moto.ec2.exceptions import EC2ClientError, InvalidSubnetIdError
 from moto.ec2.models.network_acls import NetworkAcl, NetworkAclBackend, NetworkAclEntry
+from moto.ec2.models.security_groups import SecurityGroupRule
 from moto.ec2.responses.network_acls import NetworkACLs
 from moto.ecs.exceptions import EcsClientException, InvalidParameterException
 from moto.ecs.models import EC2ContainerServiceBackend, Task
@@ -71,6 +72,7 @@ def apply(ctx) -> None:
     _install_target_records()
     _install_ecs_service_linked_role()
     _install_network_acl_fixes()
+    _install_security_group_rule_matching()
     _install_ecs_task_fixes()
     _install_validations()
     _install_service_counts()
@@ -305,6 +307,32 @@ def _with_ecs_service_linked_role(original, self, *args, **kwargs):
 
 
 # -- 3. Network ACLs: the `*` rule, ordering, rule-number checks ---------------------------------
+
+
+def _install_security_group_rule_matching() -> None:
+    # Why: RevokeSecurityGroupIngress/Egress find the rule by protocol, ports and source; a rule's
+    # Description is not part of what identifies it (EC2 API RevokeSecurityGroupIngress: "you must
+    # specify ... the protocol, port range and source"). moto compares a referenced group's whole
+    # entry, description included, so revoking an SG-to-SG rule without its description failed.
+    original = SecurityGroupRule.__eq__
+
+    def same_rule(self, other) -> bool:
+        if not isinstance(other, SecurityGroupRule):
+            return NotImplemented
+        if self.source_group and other.source_group:
+            ids = (self.source_group.get("GroupId"), other.source_group.get("GroupId"))
+            if ids[0] and ids[0] == ids[1]:
+                return original(_without_description(self), _without_description(other))
+        return original(self, other)
+
+    SecurityGroupRule.__eq__ = same_rule
+
+
+def _without_description(rule: SecurityGroupRule) -> SecurityGroupRule:
+    copy = object.__new__(SecurityGroupRule)
+    copy.__dict__.update(rule.__dict__)
+    copy.source_group = {k: v for k, v in rule.source_group.items() if k != "Description"}
+    return copy
 
 
 def _install_network_acl_fixes() -> None:
