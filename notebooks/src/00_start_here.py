@@ -80,6 +80,14 @@ print(lab.request(f"http://{stack.alb_dns_name}/"))
 lab.explain(f"http://{stack.alb_dns_name}/").picture()
 
 # %% [markdown]
+# ## Try it yourself
+# Press **Send** to request the ALB yourself; change the port to 8081 and send again. (Widgets
+# need a running kernel; on a static page this shows one line of text.)
+
+# %%
+lab.port_probe(stack.alb_dns_name, port=80)
+
+# %% [markdown]
 # Notice the host ports (the numbers after each instance id): they are not 8081. Why, and how
 # the load balancer still finds the tasks, is what the next notebooks are about.
 #
