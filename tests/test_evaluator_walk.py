@@ -312,3 +312,18 @@ def test_evaluate_is_memoized_per_snapshot(hosts_in):
     assert evaluate(snap, Flow(ALB_DNS, 80)) is evaluate(snap, Flow(ALB_DNS, 80))
     assert DEFAULT_ACL in {a.id for a in snap.network_acls}
     assert allow_all_acl("acl-x", ()).entries[0].label == "100"
+
+
+def test_an_admitted_port_without_a_listener_says_aws_behaviour_is_unconfirmed():
+    import dataclasses
+
+    from helpers.evaluator.examples import ALB_SG, replace_item
+    from helpers.evaluator.snapshot import SgRule
+
+    snap = seed_snapshot()
+    alb_group = next(g for g in snap.security_groups if g.id == ALB_SG)
+    opened = dataclasses.replace(alb_group, ingress=alb_group.ingress + (SgRule("tcp", 8081, 8081, cidrs=("0.0.0.0/0",)),))
+    verdict = evaluate(replace_item(snap, "security_groups", opened), Flow(ALB_DNS, 8081))
+    assert verdict.outcome == "no_listener" and not verdict.reachable
+    (problem,) = verdict.explanations
+    assert problem.code == "ELBV2_LISTENERS_MISMATCH" and "AWS does not document" in problem.message

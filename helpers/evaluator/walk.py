@@ -427,8 +427,12 @@ def _to_load_balancer(snap: Snapshot, flow: Flow, source: _Endpoint, lb: LoadBal
     if listener is None:
         ports = ", ".join(str(li.port) for li in snap.listeners_by_lb.get(lb.arn, ())) or "none"
         path.hop("listener", lb.arn, False, f"ALB {lb.name} has no listener on port {port} (listeners: {ports})")
+        # What a client sees at a port the SG admits but no listener serves is not documented by
+        # AWS (FACTS.md, "Unconfirmed"); the sandbox lets it time out, and says so.
+        unconfirmed = "" if network_blocked else (
+            "; AWS does not document whether a client then sees a timeout or a refusal - the sandbox lets it time out")
         path.block("ELBV2_LISTENERS_MISMATCH", lb.arn,
-                   f"ALB {lb.name} has no listener on port {port} (it listens on: {ports})",
+                   f"ALB {lb.name} has no listener on port {port} (it listens on: {ports}){unconfirmed}",
                    f"connect to a listener port ({ports}): the ALB forwards from there to the tasks' host ports; "
                    f"or create a listener on {port} (and allow tcp {port} in {', '.join(lb.group_ids)})")
         outcome = "dropped" if network_blocked else "no_listener"
