@@ -192,7 +192,7 @@ def what_if(lab, url: str, acl_id: str, *, rule_number: int, action: str, cidr: 
     return Explained(evaluate(changed, Flow(destination=host, port=port, path=path)), changed)
 
 
-_ONE_HOST_PORT = re.compile(r"(?<![-\d])(3276[89]|327[7-9]\d|32[89]\d\d|3[3-9]\d{3}|[45]\d{4}|60\d{3})(?![-\d])")
+_ONE_HOST_PORT = re.compile(r"(?<![-\w])(3276[89]|327[7-9]\d|32[89]\d\d|3[3-9]\d{3}|[45]\d{4}|60\d{3})(?![-\w])")  # not inside an id
 _INSTANCE_ADDRESS = re.compile(r" \(10\.\d+\.\d+\.\d+\)")
 
 
