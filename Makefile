@@ -32,8 +32,9 @@ graphviz:
 	  exit 1; \
 	fi
 
+# JupyterLab refuses to run as root unless told; containers and workshop VMs often run as root.
 lab: setup
-	$(BIN)/jupyter lab notebooks/00_start_here.ipynb
+	$(BIN)/jupyter lab $$([ "$$(id -u)" = 0 ] && echo --allow-root) notebooks/00_start_here.ipynb
 
 # Everything once, then every notebook again in the same sandbox: a second run must give the
 # same outputs (the notebooks clean up after themselves).
