@@ -105,7 +105,9 @@ print(lab.targets(stack))
 print(lab.requests(f"http://{stack.alb_dns_name}/", 30, timeout=10))
 
 # %% [markdown]
-# Ten each. This is the source's section 4 in action: client -> ALB:80 -> one instance's host
+# An even split: ten each here, because the sandbox plays a single ALB node. A real ALB has a node
+# in each Availability Zone, each taking turns on its own, so on AWS the split is roughly even,
+# not exact. This is the source's section 4 in action: client -> ALB:80 -> one instance's host
 # port -> the container's 8081. The client only ever used the ALB's name and port 80. (The
 # order of the answers is not shown: it depends on where the rotation stood, and says nothing.)
 #

@@ -104,7 +104,8 @@ print(blockers_summary(at_90))
 # Now it bites - and too hard. `0.0.0.0/0` includes the ALB's own addresses, so the ALB's
 # connections to the hosts' dynamic ports would be denied (the first blockers above). And because
 # this default NACL also guards the ALB's subnets, the hosts' *replies* would be denied as well:
-# they go back to the ALB's own source ports, and those fall in 32768-65535 too. `explain` finds
+# they go back to the ALB's own source ports, which can be anywhere in 1024-65535 - so many of
+# them fall in 32768-65535 too. `explain` finds
 # the same rule in the way at every crossing, which is why it lists so many blockers.
 # Same rule, other number, other outcome: **order is the whole meaning of a NACL.**
 #

@@ -36,8 +36,8 @@ lab = Lab.start()
 # ## The author's stack, audited
 # First the stack as the source describes it: the ECS hosts in **public** subnets with public IPs,
 # the default NACL (rule 100, all traffic), and a host security group that - besides the dynamic
-# host ports from the ALB - still admits **8081 from anywhere**, opened for the app before the ALB
-# existed.
+# host ports from the ALB - still admits **8081 from anywhere**. (Why it is there is our story,
+# not the post's: a rule opened for the app before the ALB existed, and never closed.)
 
 # %%
 stack = lab.build("nb06")
@@ -173,7 +173,14 @@ print(network_acl_table(lab.clients, lab.snapshot().nacl_by_subnet[stack.private
 # Who registers each new task - `instance:host port` - in the target group? Not you, not the
 # task: **ECS** does, with the **service-linked role** `AWSServiceRoleForECS`. AWS creates it in
 # your account the first time you create a cluster (the sandbox does the same). Without it, ECS
-# may not call Elastic Load Balancing, and tasks run but never receive traffic.
+# may not call Elastic Load Balancing on your behalf: on AWS, `CreateService` with a load
+# balancer then fails with `InvalidParameterException: Unable to assume the service linked role.
+# Please verify that the ECS service linked role exists.`
+#
+# > **The post says** the role lets ECS register *target groups*. **AWS does** something
+# > narrower: the target group is yours; the role lets ECS register and deregister *targets*
+# > (`instance:host port`) in it (`elasticloadbalancing:RegisterTargets` / `DeregisterTargets`,
+# > below). ([ECS guide: service-linked roles](https://docs.aws.amazon.com/AmazonECS/latest/developerguide/using-service-linked-roles.html))
 
 # %%
 iam = lab.clients.iam

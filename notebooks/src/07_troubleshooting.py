@@ -187,8 +187,8 @@ Interactive(ServiceScalerView(scaler), f"[widget] scale the service; now: desire
 #
 # | fault | symptom | lesson |
 # |---|---|---|
-# | the service scaled to 0 | **503** from the ALB, no targets | `04`: ECS registers a target per running task |
-# | host SG open on 8081 (the container port) instead of the host ports | health checks `Request timed out`, **504** | `02`-`03`: the ALB connects to the task's **host** port |
+# | the service scaled to 0 | **503** from the ALB, no targets | `03`: ECS registers a target per running task |
+# | host SG open on 8081 (the container port) instead of the host ports | health checks `Request timed out`, **504** | `04`: the ALB connects to the task's **host** port |
 # | the hosts' NACL without outbound return rules | the same **504** | `05`: NACLs are stateless; replies go to 1024-65535 |
 #
 # The second and third hide behind the first, and behind each other: fix only one and the
