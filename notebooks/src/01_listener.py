@@ -1,7 +1,7 @@
 # %% [markdown]
 # # 01 · The listener: why `:80` answers and `:8081` does not
 #
-# ⏱ about 20 minutes · needs: `00_start_here`
+# Time: at least 15 minutes, plus the exercises (reading 5 min, running 20 s) · needs: `00_start_here`
 #
 # A developer deployed a Tomcat app on Amazon ECS behind an Application Load Balancer (ALB). The
 # app listens on port **8081** inside its container, so they opened `http://<ALB DNS>:8081/` -

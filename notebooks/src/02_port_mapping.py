@@ -1,7 +1,7 @@
 # %% [markdown]
 # # 02 · Port mapping: host port 0 and the ports ECS picks
 #
-# ⏱ about 30 minutes · needs: `01_listener`
+# Time: at least 20 minutes, plus the exercises (reading 10 min, running 21 s) · needs: `01_listener`
 #
 # In `01_listener` the ALB answered on port 80 and reached each task on some *host port* that
 # nobody typed in. This notebook looks at where those ports come from. The task definition says

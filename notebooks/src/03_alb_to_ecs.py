@@ -1,7 +1,7 @@
 # %% [markdown]
 # # 03 · From the ALB to the tasks: targets that register themselves
 #
-# ⏱ about 30 minutes · needs: `02_port_mapping`
+# Time: at least 15 minutes, plus the exercises (reading 7 min, running 11 s) · needs: `02_port_mapping`
 #
 # `02_port_mapping` showed that every task gets a host port nobody chose. So how does the ALB,
 # listening on port 80, know where to send a request? The answer is the source's section 3:

@@ -1,7 +1,7 @@
 # %% [markdown]
 # # 04 · Letting the ALB in: inbound rules for dynamic host ports
 #
-# ⏱ about 30 minutes · needs: `03_alb_to_ecs`
+# Time: at least 15 minutes, plus the exercises (reading 8 min, running 15 s) · needs: `03_alb_to_ecs`
 #
 # The ALB reaches each task on a host port ECS picked from a wide range. The hosts' security
 # group has to let those packets in - but *which* ports, and from *whom*? This notebook walks the

@@ -1,7 +1,7 @@
 # %% [markdown]
 # # 05 · Network ACLs: the subnet's own firewall
 #
-# ⏱ about 35 minutes · needs: `01_listener` (and ideally `03`-`04`)
+# Time: at least 20 minutes, plus the exercises (reading 11 min, running 21 s) · needs: `01_listener` (and ideally `03`-`04`)
 #
 # In the source post the developer also looked at the **network ACL** (NACL) of their VPC and
 # found a single inbound rule: number 100, *all traffic*, source `0.0.0.0/0` - followed by a

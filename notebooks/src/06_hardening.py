@@ -1,7 +1,7 @@
 # %% [markdown]
 # # 06 · Hardening: only the ALB may reach the tasks
 #
-# ⏱ about 40 minutes · needs: `05_network_acls`
+# Time: at least 15 minutes, plus the exercises (reading 8 min, running 28 s) · needs: `05_network_acls`
 #
 # The source post ends with three pieces of advice for running dynamic host ports safely:
 #

@@ -1,7 +1,7 @@
 # %% [markdown]
 # # 07 · Capstone: troubleshoot a broken stack
 #
-# ⏱ about 45 minutes · needs: `01`-`06`
+# Time: at least 15 minutes, plus the exercises (reading 5 min, running 27 s) · needs: `01`-`06`
 #
 # Monday morning. Last week the stack was hardened exactly as in `06_hardening`: hosts in
 # private subnets, tight NACLs, the hosts' security group open only to the ALB. Over the weekend
