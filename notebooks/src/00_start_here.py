@@ -3,6 +3,8 @@
 #
 # Time: at least 15 minutes, plus the exercises (reading 5 min, running 13 s)
 #
+# Words you don't know: the [glossary](../docs/GLOSSARY.md). Stuck? The [cheat sheet](../docs/CHEATSHEET.md).
+#
 # Welcome! This course retraces one developer's puzzle, step by step, with real requests:
 #
 # > They deployed a Tomcat app on **Amazon ECS** (EC2 launch type) behind an **Application Load

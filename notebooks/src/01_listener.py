@@ -3,6 +3,8 @@
 #
 # Time: at least 15 minutes, plus the exercises (reading 5 min, running 20 s) · needs: `00_start_here`
 #
+# Words you don't know: the [glossary](../docs/GLOSSARY.md). Stuck? The [cheat sheet](../docs/CHEATSHEET.md).
+#
 # A developer deployed a Tomcat app on Amazon ECS behind an Application Load Balancer (ALB). The
 # app listens on port **8081** inside its container, so they opened `http://<ALB DNS>:8081/` -
 # and nothing came back. `http://<ALB DNS>/` worked. This notebook rebuilds that moment and

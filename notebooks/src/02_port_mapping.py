@@ -3,6 +3,8 @@
 #
 # Time: at least 20 minutes, plus the exercises (reading 10 min, running 21 s) · needs: `01_listener`
 #
+# Words you don't know: the [glossary](../docs/GLOSSARY.md). Stuck? The [cheat sheet](../docs/CHEATSHEET.md).
+#
 # In `01_listener` the ALB answered on port 80 and reached each task on some *host port* that
 # nobody typed in. This notebook looks at where those ports come from. The task definition says
 # **host port 0** for the container's port 8081, and that zero means "ECS, pick one for me".

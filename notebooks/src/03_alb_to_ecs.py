@@ -3,6 +3,8 @@
 #
 # Time: at least 15 minutes, plus the exercises (reading 7 min, running 11 s) · needs: `02_port_mapping`
 #
+# Words you don't know: the [glossary](../docs/GLOSSARY.md). Stuck? The [cheat sheet](../docs/CHEATSHEET.md).
+#
 # `02_port_mapping` showed that every task gets a host port nobody chose. So how does the ALB,
 # listening on port 80, know where to send a request? The answer is the source's section 3:
 # the ECS service is **attached to the ALB's target group**, and ECS registers every task there

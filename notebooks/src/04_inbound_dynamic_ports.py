@@ -3,6 +3,8 @@
 #
 # Time: at least 15 minutes, plus the exercises (reading 8 min, running 15 s) · needs: `03_alb_to_ecs`
 #
+# Words you don't know: the [glossary](../docs/GLOSSARY.md). Stuck? The [cheat sheet](../docs/CHEATSHEET.md).
+#
 # The ALB reaches each task on a host port ECS picked from a wide range. The hosts' security
 # group has to let those packets in - but *which* ports, and from *whom*? This notebook walks the
 # source's sections 5-1 to 5-3 along one request, then makes the classic mistake on purpose:

@@ -3,6 +3,8 @@
 #
 # Time: at least 20 minutes, plus the exercises (reading 11 min, running 21 s) · needs: `01_listener` (and ideally `03`-`04`)
 #
+# Words you don't know: the [glossary](../docs/GLOSSARY.md). Stuck? The [cheat sheet](../docs/CHEATSHEET.md).
+#
 # In the source post the developer also looked at the **network ACL** (NACL) of their VPC and
 # found a single inbound rule: number 100, *all traffic*, source `0.0.0.0/0` - followed by a
 # warning that this is a security risk. This notebook opens that NACL, learns the two rules of

@@ -3,6 +3,8 @@
 #
 # Time: at least 15 minutes, plus the exercises (reading 8 min, running 28 s) · needs: `05_network_acls`
 #
+# Words you don't know: the [glossary](../docs/GLOSSARY.md). Stuck? The [cheat sheet](../docs/CHEATSHEET.md).
+#
 # The source post ends with three pieces of advice for running dynamic host ports safely:
 #
 # - **6-1** security groups: the ALB's group admits HTTP from the internet; the ECS hosts' group

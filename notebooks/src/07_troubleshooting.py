@@ -3,6 +3,8 @@
 #
 # Time: at least 15 minutes, plus the exercises (reading 5 min, running 27 s) · needs: `01`-`06`
 #
+# Words you don't know: the [glossary](../docs/GLOSSARY.md). Stuck? The [cheat sheet](../docs/CHEATSHEET.md).
+#
 # Monday morning. Last week the stack was hardened exactly as in `06_hardening`: hosts in
 # private subnets, tight NACLs, the hosts' security group open only to the ALB. Over the weekend
 # several people "made small changes". Now the app is down.
