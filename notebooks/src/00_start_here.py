@@ -1,7 +1,7 @@
 # %% [markdown]
 # # 00 · Start here
 #
-# Time: at least 15 minutes, plus the exercises (reading 5 min, running 13 s)
+# Time: at least 15 minutes, plus the exercises (reading 6 min, running 13 s)
 #
 # Words you don't know: the [glossary](../docs/GLOSSARY.md). Stuck? The [cheat sheet](../docs/CHEATSHEET.md).
 #
@@ -17,6 +17,28 @@
 # - build the developer's stack once, send it a request, and see the whole path in one picture.
 #
 # You do not need an AWS account. Everything runs on this machine: no cost, nothing sent out.
+
+# %% [markdown]
+# ## 0. The parts, on one picture
+# If AWS is new to you, here is every part the course builds, where it sits, and what it does.
+# Each has an entry in the [glossary](../docs/GLOSSARY.md), with where to find it in the AWS console.
+#
+# - A **VPC** is your private network; it is cut into **subnets**, each in one **Availability
+#   Zone** (AZ). An **internet gateway** (IGW) is its door to the internet; a subnet with a route
+#   to it is *public*.
+# - **Security groups** (stateful) guard each network interface; **network ACLs** (stateless)
+#   guard each subnet's edge. Both decide which packets get through.
+# - The **Application Load Balancer** (ALB) accepts requests on its **listener** (port 80); a
+#   **listener rule** forwards them to a **target group**, a list of `instance:port` **targets**
+#   that the ALB health-checks.
+# - **ECS** runs the app: a **cluster** of **container instances** (EC2 machines with the ECS
+#   agent) runs **tasks** (copies of the app's container, listening on 8081); a **service** keeps
+#   the right number running and registers each one in the target group.
+
+# %%
+from helpers.parts_map import parts_map
+
+parts_map()
 
 # %% [markdown]
 # ## 1. Check the set-up
