@@ -41,7 +41,7 @@ def test_a_source_is_written_back_by_jupytext_unchanged(source):
     assert jupytext.writes(jupytext.reads(text, fmt="py:percent"), fmt="py:percent") == text
 
 
-def test_the_sources_have_solution_cells_and_the_check_sees_their_tag(nbbuild):
+def test_solution_cells_are_tagged_and_collapsed_and_no_other_cell_has_metadata(nbbuild):
     cells = [cell for source in SOURCES for cell in nbbuild.parse(source.read_text())]
     solutions = [cell for cell in cells if nbbuild.is_solution(cell)]
     assert solutions and all(cell.metadata == {"jupyter": {"source_hidden": True}, "tags": ["solution"]}
