@@ -17,7 +17,7 @@ SOURCE = '''\
 # # Open the hosts to the ALB
 # %%
 rules = []
-# %% solution
+# %% jupyter={"source_hidden": true} tags=["solution"]
 import json
 ### BEGIN SOLUTION: allow port 80 from the ALB's security group
 from math import floor
@@ -27,12 +27,12 @@ def describe(r):
     return json.dumps(r, sort_keys=True)
 ### END SOLUTION
 print("rules:", len(rules) if rules is not ... else "?")
-# %% solution
+# %% jupyter={"source_hidden": true} tags=["solution"]
 for port in [80]:
     ### BEGIN SOLUTION
     print("opening", port)
     ### END SOLUTION
-# %% solution
+# %% jupyter={"source_hidden": true} tags=["solution"]
 answer = 6 * 7
 # %%
 if rule is ... or answer is ...:
@@ -40,6 +40,8 @@ if rule is ... or answer is ...:
 else:
     print("ok:", describe(rule), answer)
 '''
+
+SOLUTION_CELL = '# %% jupyter={"source_hidden": true} tags=["solution"]\n'  # a solution cell's first line
 
 LEARNER_CELL = '''\
 import json
@@ -80,7 +82,7 @@ def test_answers_become_placeholders_and_markers_go(editions):
 
 
 def test_only_names_that_later_code_reads_stay_bound(editions):
-    source = ("# %% solution\n### BEGIN SOLUTION\nfor n in range(3):\n    total = n\nunused = 1\n### END SOLUTION\n"
+    source = (SOLUTION_CELL + "### BEGIN SOLUTION\nfor n in range(3):\n    total = n\nunused = 1\n### END SOLUTION\n"
               "# %%\nprint(total)\n")
     cells = editions.learner_edition(editions.parse(source))
     assert cells[0].source == "total = ...  # your turn"
@@ -101,10 +103,10 @@ def test_the_solution_edition_is_unchanged(editions):
 
 
 @pytest.mark.parametrize("source, message", [
-    ("# %%\n### BEGIN SOLUTION\nx = 1\n### END SOLUTION\n", "outside a `# %% solution` cell"),
-    ("# %% solution\n### BEGIN SOLUTION\nx = 1\n", "never closed"),
-    ("# %% solution\nx = 1\n### END SOLUTION\n", "END SOLUTION without BEGIN"),
-    ("# %% solution\n### BEGIN SOLUTION\n!curl http://alb/\n### END SOLUTION\n", "plain Python"),
+    ("# %%\n### BEGIN SOLUTION\nx = 1\n### END SOLUTION\n", "outside a solution cell"),
+    (SOLUTION_CELL + "### BEGIN SOLUTION\nx = 1\n", "never closed"),
+    (SOLUTION_CELL + "x = 1\n### END SOLUTION\n", "END SOLUTION without BEGIN"),
+    (SOLUTION_CELL + "### BEGIN SOLUTION\n!curl http://alb/\n### END SOLUTION\n", "plain Python"),
 ])
 def test_bad_markers_are_named(editions, source, message):
     with pytest.raises(ValueError, match=re.escape(message)):

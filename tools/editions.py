@@ -6,8 +6,9 @@
     (--source DIR reads other percent-format sources than notebooks/src)
 
 The solution edition is what `tools/nbbuild.py` builds (notebooks/*.ipynb): solution cells run and
-are shown collapsed. The learner edition changes only the `# %% solution` cells. In them, the
-lines between the markers (nbgrader's) are the answer:
+are shown collapsed. The learner edition changes only the solution cells (tagged "solution": in a
+source, `# %% jupyter={"source_hidden": true} tags=["solution"]`). In them, the lines between the
+markers (nbgrader's) are the answer:
 
     ### BEGIN SOLUTION: create the listener on port 80        <- the hint is optional
     listener = course.create_listener(alb, port=80)
@@ -21,6 +22,8 @@ Every name the answer binds that later code uses stays bound, to `...`, so the c
 run and a self-check can say "not yet" instead of raising (names nothing reads, like a loop's
 variable, are left out). Imports in the answer are kept as they are, for the same reason. A
 solution cell without markers is all answer, as in nbgrader. The learner cell is shown expanded.
+jupytext reads the sources (`nbbuild.parse`); nbgrader's own tool would replace an answer with
+`raise NotImplementedError`, which stops the cells after it, hence this module.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from nbbuild import ROOT, SOURCES, clean, parse
+from nbbuild import ROOT, SOLUTION_MARKER, SOURCES, clean, is_solution, parse
 
 BEGIN = re.compile(r"^(?P<indent>[ \t]*)### BEGIN SOLUTION(?::[ \t]*(?P<hint>.*?))?[ \t]*$")
 END = re.compile(r"^[ \t]*### END SOLUTION[ \t]*$")
@@ -117,21 +120,21 @@ def learner_edition(cells: list, where: str = "") -> list:
     edition = []
     for index, cell in enumerate(cells):
         cell = copy.deepcopy(cell)
-        is_solution = "solution" in cell.metadata.get("tags", [])
-        if cell.cell_type == "code" and is_solution:
+        if cell.cell_type == "code" and is_solution(cell):
             later = {name for after in cells[index + 1:] if after.cell_type == "code"
                      for name in IDENTIFIER.findall(after.source)}
             cell.source = learner_source(cell.source, f"{where} cell {index}", later)
             cell.metadata = {}  # shown expanded: it is the learner's cell now
         elif cell.cell_type == "code" and _has_markers(cell.source):
-            # The learner edition would show this answer: markers belong in `# %% solution` cells.
-            raise ValueError(f"{where} cell {index}: solution markers outside a `# %% solution` cell")
+            # The learner edition would show this answer: markers belong in solution cells.
+            raise ValueError(f"{where} cell {index}: solution markers outside a solution cell "
+                             f"(one tagged \"solution\": `{SOLUTION_MARKER}`)")
         edition.append(cell)
     return edition
 
 
 def learner_notebook(source_path: Path) -> nbformat.NotebookNode:
-    cells = learner_edition(parse(source_path.read_text()), source_path.name)
+    cells = learner_edition(parse(source_path.read_text(), source_path.name), source_path.name)
     notebook = nbformat.v4.new_notebook(cells=cells)
     clean(notebook)
     notebook.nbformat_minor = 4  # no cell ids, as nbbuild writes them

@@ -99,7 +99,7 @@ works.picture()
 #
 # Before you run the request below: will `:8081` answer now?
 
-# %% solution
+# %% jupyter={"source_hidden": true} tags=["solution"]
 ### BEGIN SOLUTION
 listener_8081 = lab.clients.elbv2.create_listener(
     LoadBalancerArn=stack.alb_arn, Protocol="HTTP", Port=8081,
@@ -119,7 +119,7 @@ print(lab.explain(f"http://{alb}:8081/").blockers())
 # Authorize inbound tcp 8081 from `0.0.0.0/0` on the ALB's security group (`stack.alb_sg_id`)
 # with `lab.clients.ec2.authorize_security_group_ingress`.
 
-# %% solution
+# %% jupyter={"source_hidden": true} tags=["solution"]
 ### BEGIN SOLUTION
 rule_8081 = lab.clients.ec2.authorize_security_group_ingress(
     GroupId=stack.alb_sg_id,

@@ -107,7 +107,7 @@ print(network_bindings_table(lab.clients, stack.cluster_name, stack.service_name
 # ARNs, then `lab.clients.ecs.describe_tasks(cluster=..., tasks=...)`; each task has
 # `containers`, each container `networkBindings`, each binding a `hostPort`.
 
-# %% solution
+# %% jupyter={"source_hidden": true} tags=["solution"]
 ### BEGIN SOLUTION: collect every running task's hostPort from describe_tasks
 task_arns = lab.clients.ecs.list_tasks(cluster=stack.cluster_name, serviceName=stack.service_name)["taskArns"]
 described = lab.clients.ecs.describe_tasks(cluster=stack.cluster_name, tasks=task_arns)
@@ -182,7 +182,7 @@ for host, instance_id, public_dns, private_ip in lab.instances(static).rows:
 # (`static.instance_ids[0]`). Read it with `lab.clients.ec2.describe_instances(InstanceIds=[...])`:
 # the answer holds `Reservations`, each with `Instances`, each with a `PublicDnsName`.
 
-# %% solution
+# %% jupyter={"source_hidden": true} tags=["solution"]
 ### BEGIN SOLUTION: the public DNS name of static.instance_ids[0]
 reservations = lab.clients.ec2.describe_instances(InstanceIds=[static.instance_ids[0]])["Reservations"]
 static_dns = reservations[0]["Instances"][0]["PublicDnsName"]

@@ -133,7 +133,7 @@ path.picture()
 # `lab.clients.elbv2.modify_target_group_attributes(TargetGroupArn=..., Attributes=[...])`
 # (each attribute is a `{"Key": ..., "Value": ...}` with a *string* value).
 
-# %% solution
+# %% jupyter={"source_hidden": true} tags=["solution"]
 ### BEGIN SOLUTION: set deregistration_delay.timeout_seconds to "30"
 modified = lab.clients.elbv2.modify_target_group_attributes(
     TargetGroupArn=stack.target_group_arn,
@@ -149,7 +149,7 @@ print("deregistration delay:", {a["Key"]: a["Value"] for a in attributes}["dereg
 # ## Exercise 2 - scale in to one task
 # Set the service's desired count to **1** with `lab.clients.ecs.update_service`.
 
-# %% solution
+# %% jupyter={"source_hidden": true} tags=["solution"]
 ### BEGIN SOLUTION: scale the service to 1 task
 scale_in = lab.clients.ecs.update_service(cluster=stack.cluster_name, service=stack.service_name, desiredCount=1)
 ### END SOLUTION

@@ -160,7 +160,7 @@ blocked.picture()
 # raised upper limit. If you change the agent's range
 # (`ECS_DYNAMIC_HOST_PORT_RANGE`), change this rule with it.
 
-# %% solution
+# %% jupyter={"source_hidden": true} tags=["solution"]
 ### BEGIN SOLUTION: admit tcp 32768-65535 from the ALB's security group
 opened = lab.clients.ec2.authorize_security_group_ingress(GroupId=stack.host_sg_id, IpPermissions=[{
     "IpProtocol": "tcp", "FromPort": 32768, "ToPort": 65535,

@@ -151,7 +151,7 @@ print(network_acl_table(lab.clients, default_acl))
 # (`helpers.nacl_tools` has `create_acl` and `associate` that do steps 1 and 4 with tags, if
 # you would rather focus on the rules.)
 
-# %% solution
+# %% jupyter={"source_hidden": true} tags=["solution"]
 ### BEGIN SOLUTION
 from helpers.nacl_tools import associate, create_acl
 
@@ -236,7 +236,7 @@ print(wait_for_unhealthy_event(lab.clients, stack))
 # Add the outbound rules again: allow tcp 1024-65535 to each ALB subnet on the hosts' NACL
 # (`hosts_acl_id`). Then the cell after waits for the targets to turn healthy.
 
-# %% solution
+# %% jupyter={"source_hidden": true} tags=["solution"]
 ### BEGIN SOLUTION
 for number, cidr in zip((100, 110), subnet_cidrs(lab.clients, stack.public_subnet_ids)):
     lab.clients.ec2.create_network_acl_entry(NetworkAclId=hosts_acl_id, RuleNumber=number, Egress=True, Protocol="6",

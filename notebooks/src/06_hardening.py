@@ -105,7 +105,7 @@ print(lab.request(direct, timeout=5.0))
 # A group as the source means "any network interface that carries that group" - here, the ALB's
 # nodes, whatever addresses they get. No CIDR to keep up to date.
 
-# %% solution
+# %% jupyter={"source_hidden": true} tags=["solution"]
 ### BEGIN SOLUTION
 ec2 = lab.clients.ec2
 ec2.authorize_security_group_ingress(GroupId=stack.host_sg_id, IpPermissions=[

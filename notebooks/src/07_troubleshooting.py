@@ -70,7 +70,7 @@ print(f"service {service['serviceName']}: desired {service['desiredCount']}, run
 # The stack was built for **3** tasks (`stack.spec.desired_count`). Set the service's desired
 # count back with `lab.clients.ecs.update_service(cluster=..., service=..., desiredCount=...)`.
 
-# %% solution
+# %% jupyter={"source_hidden": true} tags=["solution"]
 ### BEGIN SOLUTION
 scaled = lab.clients.ecs.update_service(cluster=stack.cluster_name, service=stack.service_name,
                                         desiredCount=stack.spec.desired_count)
@@ -122,7 +122,7 @@ print(network_acl_table(lab.clients, hosts_acl, egress=True))
 # Make the hosts' SG (`stack.host_sg_id`) admit what the ALB really sends - tcp 32768-65535 from
 # the ALB's SG (`stack.alb_sg_id`) - and remove the rule that does not help.
 
-# %% solution
+# %% jupyter={"source_hidden": true} tags=["solution"]
 ### BEGIN SOLUTION
 from helpers.lab_extras import revoke_group_rule
 
@@ -136,7 +136,7 @@ sg_removed = revoke_group_rule(lab.clients, stack.host_sg_id, (8081, 8081), stac
 # Give the hosts' NACL (`hosts_acl`) its outbound return rules back: allow tcp 1024-65535 to each
 # of the ALB's subnets (`10.0.1.0/24`, `10.0.2.0/24`).
 
-# %% solution
+# %% jupyter={"source_hidden": true} tags=["solution"]
 ### BEGIN SOLUTION
 for number, cidr in ((100, "10.0.1.0/24"), (110, "10.0.2.0/24")):
     lab.clients.ec2.create_network_acl_entry(NetworkAclId=hosts_acl, RuleNumber=number, Egress=True, Protocol="6",
