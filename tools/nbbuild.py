@@ -81,7 +81,7 @@ def notebook_path(source_path: Path, notebooks: Path = NOTEBOOKS) -> Path:
 
 def build(source_path: Path, timeout: int = 300) -> Path:
     notebook = nbformat.v4.new_notebook(cells=parse(source_path.read_text(), source_path.name))
-    NotebookClient(notebook, timeout=timeout, kernel_name="python3",
+    NotebookClient(notebook, timeout=timeout, kernel_name="python3", record_timing=False,
                    resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
     clean(notebook)
     notebook.nbformat_minor = 4  # no cell ids: stable diffs
