@@ -22,10 +22,9 @@ from typing import Any, Callable
 from urllib.parse import parse_qs
 
 from helpers.backend import DEFAULT_REGION, SANDBOX_ACCOUNT_ID, Clients
+from helpers.facts import AGENT_HOST_PORT_RANGE as DEFAULT_HOST_PORT_RANGE  # the ECS agent's (Linux's) range
 from helpers.sandbox.timescale import TimeScale
 
-# Linux's default net.ipv4.ip_local_port_range, which the ECS agent uses (FACTS.md).
-DEFAULT_HOST_PORT_RANGE = (32768, 60999)
 SNAPSHOT_USER_AGENT = "ecs-alb-lab-snapshot"
 
 log = logging.getLogger("helpers.sandbox")
