@@ -39,9 +39,12 @@ from http import HTTPStatus
 from typing import Protocol
 from urllib.parse import parse_qsl, urlsplit
 
+from helpers import evaluator
 from helpers.evaluator.model import INTERNET_CLIENT_IP, RuleMatch, TargetLeg
+from helpers.sandbox import target_health
 from helpers.sandbox.http11 import (HttpConnection, MalformedMessage, Request, Response, encode_request,
                                     encode_response, header, without)
+from helpers.sandbox.moto_fixes import find_target_group, target_records
 
 log = logging.getLogger("helpers.sandbox.alb")
 
@@ -51,8 +54,6 @@ DEFAULT_IDLE_TIMEOUT = 60  # AWS seconds; the load balancer attribute idle_timeo
 # The reason phrases real ALBs send with their own errors.
 REASONS = {400: "Bad Request", 500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Temporarily Unavailable",
            504: "Gateway Time-out"}
-# Target states that take no new requests, even when the ALB fails open.
-NOT_ROUTABLE = {"draining", "unused"}
 
 
 class RegionView(Protocol):
@@ -87,18 +88,12 @@ class SandboxView:
         return self.ctx.snapshot()
 
     def route(self, listener_arn, **request) -> RuleMatch:
-        from helpers.evaluator import route_request
-
-        return route_request(self.snapshot(), listener_arn, **request)
+        return evaluator.route_request(self.snapshot(), listener_arn, **request)
 
     def target_leg(self, load_balancer_arn, target_id, port) -> TargetLeg:
-        from helpers.evaluator import evaluate_alb_to_target
-
-        return evaluate_alb_to_target(self.snapshot(), load_balancer_arn, target_id, port)
+        return evaluator.evaluate_alb_to_target(self.snapshot(), load_balancer_arn, target_id, port)
 
     def targets(self, target_group_arn) -> list[dict]:
-        from helpers.sandbox.moto_fixes import find_target_group, target_records
-
         with self.ctx.lock:
             target_group = find_target_group(self.ctx, target_group_arn)
             return [dict(record) for record in target_records(target_group)] if target_group else []
@@ -193,9 +188,9 @@ class TargetChooser:
             self._outstanding.clear()
 
     def choose(self, target_group_arn: str, records: list[dict], algorithm: str | None) -> dict | None:
-        routable = [r for r in records if r["State"] == "healthy"]
+        routable = [r for r in records if r["State"] == target_health.HEALTHY]
         if not routable:  # fail open: every registered target, whatever its health
-            routable = [r for r in records if r["State"] not in NOT_ROUTABLE]
+            routable = [r for r in records if r["State"] not in target_health.NOT_ROUTABLE]
         if not routable:
             return None
         routable.sort(key=lambda r: (r["Id"], int(r["Port"])))

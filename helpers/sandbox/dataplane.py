@@ -21,6 +21,8 @@ import logging
 import socket
 from functools import partial
 
+from helpers import evaluator
+from helpers.evaluator import Flow
 from helpers.sandbox.alb import CONNECT_TIMEOUT, AlbEmulator, SandboxView, connect_loopback
 from helpers.sandbox.socks5 import (REP_CONNECTION_REFUSED, REP_GENERAL_FAILURE, REP_HOST_UNREACHABLE, Decision,
                                     Hold, Refuse, Serve, Socks5Server, splice)
@@ -59,11 +61,9 @@ class DataPlane:
 
     # -- one CONNECT ---------------------------------------------------------------------------------
     def route(self, host: str, port: int) -> Decision:
-        from helpers.evaluator import Flow, evaluate
-
         if not 1 <= port <= 65535:
             return Refuse(REP_GENERAL_FAILURE)
-        verdict = evaluate(self.view.snapshot(), Flow(destination=host, port=port, source="internet"))
+        verdict = evaluator.evaluate(self.view.snapshot(), Flow(destination=host, port=port, source="internet"))
         log.debug("CONNECT %s:%d -> %s", host, port, verdict.outcome)
         if verdict.outcome == "unresolved":
             return Refuse(REP_HOST_UNREACHABLE)

@@ -27,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from helpers import evaluator
 from helpers.sandbox import target_health as th
 from helpers.sandbox.moto_fixes import target_records
 
@@ -118,10 +119,8 @@ class HealthChecker:
         live: set[tuple] = set()
         with self._mutex:
             for tg in list(elbv2.target_groups.values()):
+                th.remove_drained(tg.targets, now)
                 for record in target_records(tg):
-                    if th.drained(record, now):
-                        del tg.targets[(record["Id"], record["Port"])]
-                        continue
                     if record["State"] == th.DRAINING:
                         continue  # draining targets are not checked
                     key = (tg.arn, record["Id"], record["Port"], record["RegisteredAt"])
@@ -140,7 +139,7 @@ class HealthChecker:
                         self._in_flight.add(key)
                         checks.append(_Check(
                             key=key, record=record, load_balancer_arn=load_balancer_arn,
-                            target_id=record["Id"], instance_id=instance.id, port=_health_check_port(tg, record),
+                            target_id=record["Id"], instance_id=instance.id, port=th.health_check_port(tg.health_check_port, record["Port"]),
                             path=tg.health_check_path or "/",
                             matcher=(getattr(tg, "matcher", None) or {}).get("HttpCode", "200"),
                             timeout=timescale.real(int(tg.health_check_timeout_seconds)),
@@ -173,9 +172,7 @@ class HealthChecker:
 
     def _observe(self, check: _Check, snapshot) -> th.CheckResult:
         """Send one health check; no locks held (network I/O and the evaluator)."""
-        from helpers.evaluator import evaluate_alb_to_target
-
-        leg = evaluate_alb_to_target(snapshot, check.load_balancer_arn, check.target_id, check.port)
+        leg = evaluator.evaluate_alb_to_target(snapshot, check.load_balancer_arn, check.target_id, check.port)
         if not leg.reachable:
             # Dropped packets get no answer at all: the load balancer waits out the timeout.
             self._stop.wait(check.timeout)
@@ -209,11 +206,6 @@ def http_check(host: str, port: int, path: str, matcher: str, timeout: float) ->
     finally:
         connection.close()
     return th.passed() if th.matches(matcher, status) else th.code_mismatch(status)
-
-
-def _health_check_port(tg: Any, record: dict) -> int:
-    port = tg.health_check_port or "traffic-port"
-    return int(record["Port"]) if port == "traffic-port" else int(port)
 
 
 def _instance(ec2: Any, target_id: str):
