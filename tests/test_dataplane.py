@@ -23,6 +23,7 @@ from helpers.sandbox.http11 import HttpConnection, Request
 from helpers.sandbox.region import Sandbox
 from helpers.sandbox.socks5 import Serve, Socks5Server
 from helpers.sandbox.timescale import TimeScale
+from helpers.sandbox.wire import Wire
 from helpers.stack import StackSpec, build_stack
 from helpers.traffic import client, request, request_many
 from helpers.waiters import wait_until
@@ -130,7 +131,7 @@ class FakeRegion:
     def load_balancer_attribute(self, load_balancer_arn, key):
         return self.lb_attributes.get(key)
 
-    def endpoint(self, target_id, port):
+    def endpoint(self, target_id, port):  # what listens there: the ALB's wire asks
         return self.endpoints.get((target_id, port))
 
     def real(self, aws_seconds):
@@ -160,7 +161,7 @@ def alb(region):
     """An ALB listening on port 80 behind a SOCKS5 server; `alb.url` is its address for clients."""
     server = Socks5Server(lambda host, port: Serve(partial(emulator.serve, load_balancer_arn=LB,
                                                            listener_arn=LISTENER, listener_port=port)))
-    emulator = AlbEmulator(region, server)
+    emulator = AlbEmulator(region, server, Wire(region.endpoint))
     host, port = server.start()
     emulator.proxy = f"socks5h://{host}:{port}"
     yield emulator
@@ -369,6 +370,7 @@ def dataplane(monkeypatch, region, backends):
     plane = DataPlane(ctx)
     plane.hold_seconds = 0.5
     plane.alb.view = region
+    plane.alb.wire = Wire(region.endpoint)
     plane.start()
     yield plane
     plane.stop()

@@ -9,6 +9,7 @@ the record's new State / Reason / Description, which `describe_target_health` sh
 What one check observes, in this order (the reasons AWS reports, FACTS.md):
   1. no listener or rule forwards to the target group -> unused, Target.NotInUse (nothing sent)
   2. the instance is not running                     -> unused, Target.InvalidState (nothing sent)
+  then over the wire (wire.py):
   3. an SG or NACL drops the ALB's packets (the evaluator's ALB-to-target leg is blocked)
                                                      -> no answer within the timeout: Target.Timeout
   4. nothing listens on that instance port           -> connection refused: Target.FailedHealthChecks
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import http.client
 import logging
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -30,6 +32,7 @@ from typing import Any
 from helpers import evaluator
 from helpers.sandbox import target_health as th
 from helpers.sandbox.moto_fixes import target_records
+from helpers.sandbox.wire import Dropped, Refused, sandbox_wire
 
 log = logging.getLogger("helpers.sandbox.health")
 
@@ -62,6 +65,7 @@ class _Check:
 class HealthChecker:
     def __init__(self, ctx) -> None:
         self.ctx = ctx
+        self.wire = sandbox_wire(ctx)  # how a check reaches a target
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pool: ThreadPoolExecutor | None = None
@@ -173,15 +177,15 @@ class HealthChecker:
     def _observe(self, check: _Check, snapshot) -> th.CheckResult:
         """Send one health check; no locks held (network I/O and the evaluator)."""
         leg = evaluator.evaluate_alb_to_target(snapshot, check.load_balancer_arn, check.target_id, check.port)
-        if not leg.reachable:
-            # Dropped packets get no answer at all: the load balancer waits out the timeout.
-            self._stop.wait(check.timeout)
+        http_timeout = max(check.timeout, MIN_REAL_HTTP_TIMEOUT)
+        # Dropped packets get no answer at all: the load balancer waits out the (scaled) timeout.
+        connection = self.wire.connect(check.instance_id, check.port, path_open=leg.reachable, timeout=http_timeout,
+                                       dropped_wait=check.timeout, cancel=self._stop)
+        if isinstance(connection, Dropped):
             return th.timed_out()
-        containers = self.ctx.components.get("containers")
-        endpoint = containers.endpoint(check.instance_id, check.port) if containers is not None else None
-        if endpoint is None:
+        if isinstance(connection, Refused):
             return th.connection_failed()  # nothing listens on that port: the host answers with a reset
-        return http_check(endpoint[0], endpoint[1], check.path, check.matcher, max(check.timeout, MIN_REAL_HTTP_TIMEOUT))
+        return http_check(connection.sock, check.path, check.matcher, http_timeout)
 
     @staticmethod
     def _apply(tg: Any, record: dict, result: th.CheckResult) -> None:
@@ -191,11 +195,15 @@ class HealthChecker:
                                       unhealthy_threshold=int(tg.unhealthy_threshold_count)))
 
 
-def http_check(host: str, port: int, path: str, matcher: str, timeout: float) -> th.CheckResult:
-    """One HTTP health check: GET `path`, and compare the status code with the Matcher."""
-    # The timeout bounds each step (connect, send, wait for the status line); the sandbox's
-    # containers answer at once, so in practice it bounds the whole check.
+def http_check(sock: socket.socket, path: str, matcher: str, timeout: float) -> th.CheckResult:
+    """One HTTP health check on a connected socket (closed afterwards): GET `path`, and compare the
+    status code with the Matcher."""
+    # The timeout bounds each step (send, wait for the status line); the sandbox's containers
+    # answer at once, so in practice it bounds the whole check.
+    host, port = sock.getpeername()[:2]  # for the Host header
+    sock.settimeout(timeout)
     connection = http.client.HTTPConnection(host, port, timeout=timeout)
+    connection.sock = sock
     try:
         connection.request("GET", path, headers={"User-Agent": USER_AGENT})
         status = connection.getresponse().status

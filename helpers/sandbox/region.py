@@ -1,11 +1,14 @@
 """The sandbox region: one process that hosts moto's API plus the behaviour AWS has and moto lacks.
 
     control plane   moto's server on a free loopback port (boto3/CLI talk to it unchanged)
-    moto_fixes      small corrections so moto answers as AWS does (see that module)
+    moto_fixes      small corrections so moto answers as AWS does, one module per service
     containers      real HTTP server processes, one per running task ("Tomcat on 8081")
     scheduler       the ECS agent and service scheduler: join instances, place tasks, pick host ports
-    health          the ELB health checker and the target state machine
+    health          the ELB health checker (the target state machine is target_health.py)
     dataplane       a SOCKS5 proxy that is "the internet", and the ALB emulation behind it
+
+moto and the components built on it are imported inside the methods that need them, on
+purpose: moto takes seconds to import, and the CLI imports this module just to read options.
 
 Threads share moto's in-memory models. `SandboxContext.lock` is held while moto serves a
 request and whenever a sandbox thread reads or changes moto's models directly; never hold it
