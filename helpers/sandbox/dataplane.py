@@ -24,6 +24,7 @@ from functools import partial
 
 from helpers import evaluator
 from helpers.evaluator import Flow
+from helpers.facts import PORT_MAX, PORT_MIN
 from helpers.sandbox.alb import CONNECT_TIMEOUT, AlbEmulator, SandboxView
 from helpers.sandbox.socks5 import (REP_CONNECTION_REFUSED, REP_GENERAL_FAILURE, REP_HOST_UNREACHABLE, Decision,
                                     Hold, Refuse, Serve, Socks5Server, splice)
@@ -64,7 +65,7 @@ class DataPlane:
 
     # -- one CONNECT ---------------------------------------------------------------------------------
     def route(self, host: str, port: int) -> Decision:
-        if not 1 <= port <= 65535:
+        if not PORT_MIN <= port <= PORT_MAX:
             return Refuse(REP_GENERAL_FAILURE)
         verdict = evaluator.evaluate(self.view.snapshot(), Flow(destination=host, port=port, source="internet"))
         log.debug("CONNECT %s:%d -> %s", host, port, verdict.outcome)

@@ -26,6 +26,7 @@ from urllib.parse import parse_qs
 
 from helpers.backend import DEFAULT_REGION, SANDBOX_ACCOUNT_ID, Clients
 from helpers.facts import AGENT_HOST_PORT_RANGE as DEFAULT_HOST_PORT_RANGE  # the ECS agent's (Linux's) range
+from helpers.facts import PORT_MAX, PORT_MIN
 from helpers.sandbox.timescale import TimeScale
 
 SNAPSHOT_USER_AGENT = "ecs-alb-lab-snapshot"
@@ -43,8 +44,8 @@ class SandboxOptions:
 
     def __post_init__(self) -> None:
         low, high = self.host_port_range
-        if not (1 <= low <= high <= 65535):
-            raise ValueError(f"host port range must be within 1-65535 and low <= high, got {low}-{high}")
+        if not (PORT_MIN <= low <= high <= PORT_MAX):
+            raise ValueError(f"host port range must be within {PORT_MIN}-{PORT_MAX} and low <= high, got {low}-{high}")
         TimeScale(self.time_scale)  # validates
 
 

@@ -39,6 +39,7 @@ from moto.core.utils import utcnow
 from moto.ec2.models.instance_types import INSTANCE_TYPES
 from moto.ecs.models import Task
 
+from helpers.facts import ECS_SERVICE_LINKED_ROLE
 from helpers.sandbox import placement, target_health
 
 log = logging.getLogger("helpers.sandbox.scheduler")
@@ -46,7 +47,6 @@ log = logging.getLogger("helpers.sandbox.scheduler")
 # What the ECS-optimized AMI reads from /etc/ecs/ecs.config (ECS guide, "Bootstrapping container instances").
 ECS_CLUSTER_SETTING = re.compile(r"\bECS_CLUSTER=[\"']?([A-Za-z0-9_-]{1,255})")
 DEFAULT_CLUSTER = "default"
-SERVICE_LINKED_ROLE = "AWSServiceRoleForECS"
 # The console keeps the 100 newest events; a repeated event is omitted "until either the cause is
 # resolved or six hours passes" (ECS guide, "Service event messages").
 MAX_EVENTS = 100
@@ -103,7 +103,7 @@ def registration_failed_message(service: str, target_group_arn: str, error: str)
 
 # The form "failed to register targets in (target-group ...) with (error ...)" is AWS's; the error
 # text AWS gives when AWSServiceRoleForECS is missing is unconfirmed - this one is ours.
-MISSING_ROLE_ERROR = (f"ECS could not register the targets: the service-linked role {SERVICE_LINKED_ROLE} "
+MISSING_ROLE_ERROR = (f"ECS could not register the targets: the service-linked role {ECS_SERVICE_LINKED_ROLE} "
                       "does not exist, so ECS may not call Elastic Load Balancing for this service")
 
 
@@ -591,7 +591,7 @@ class EcsScheduler:
         if service.role_arn:
             return True
         try:
-            self.ctx.iam().get_role(SERVICE_LINKED_ROLE)
+            self.ctx.iam().get_role(ECS_SERVICE_LINKED_ROLE)
         except Exception:
             return False
         return True
