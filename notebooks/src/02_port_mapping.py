@@ -85,7 +85,7 @@ print(network_bindings_table(lab.clients, stack.cluster_name, stack.service_name
 # - Every port comes from the **ephemeral range**. The ECS agent on each instance takes the
 #   range the Linux kernel uses for outgoing connections (`/proc/sys/net/ipv4/ip_local_port_range`,
 #   **32768-60999** by default) and gives each new task a port from it that is free on that
-#   instance. (Ports 22, 2375, 2376, 51678 and 51679 are reserved and never handed out.)
+#   instance. (Ports 22, 2375, 2376 and 51678-51680 are reserved and never handed out.)
 # - **On one instance, never the same port twice**: a port can be bound only once per host.
 #   The two tasks that share an instance got two different ports.
 # - **On different instances, the same number is fine**: they are different machines with
