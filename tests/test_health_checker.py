@@ -171,6 +171,7 @@ def test_a_path_that_answers_404_is_a_response_code_mismatch(region):
 @pytest.mark.slow
 def test_stop_is_prompt(region):
     sandbox, clients, stack = region
-    started = time.monotonic()
-    sandbox.ctx.components["health"].stop()
-    assert time.monotonic() - started < 1.0
+    stopper = threading.Thread(target=sandbox.ctx.components["health"].stop)
+    stopper.start()
+    stopper.join(timeout=5)  # checks under way are cut short, not waited out
+    assert not stopper.is_alive()
