@@ -30,6 +30,7 @@ import dataclasses
 from helpers.backend import Clients
 from helpers.hardened_spec import ALB, HOSTS, AclRule, private_acl_rules, public_acl_rules, security_group_rules
 from helpers.resources import network_acls, security_groups
+from helpers.resources.subnets import subnet_cidrs
 from helpers.stack import Stack, StackSpec, build_stack
 
 
@@ -83,10 +84,8 @@ def harden(clients: Clients, stack: Stack) -> list[str]:
     listener_ports = sorted({int(li["Port"]) for li in listeners})
     changes = _harden_groups(clients, stack, listener_ports)
 
-    subnets = {s["SubnetId"]: s["CidrBlock"] for s in clients.ec2.describe_subnets(
-        SubnetIds=stack.public_subnet_ids + stack.private_subnet_ids)["Subnets"]}
-    public_cidrs = [subnets[s] for s in stack.public_subnet_ids]
-    private_cidrs = [subnets[s] for s in stack.private_subnet_ids]
+    public_cidrs = subnet_cidrs(clients, stack.public_subnet_ids)
+    private_cidrs = subnet_cidrs(clients, stack.private_subnet_ids)
     changes += _harden_acl(clients, stack, "public", stack.public_subnet_ids, public_acl_rules(listener_ports, private_cidrs))
     changes += _harden_acl(clients, stack, "private", stack.private_subnet_ids, private_acl_rules(public_cidrs))
     return changes
