@@ -57,6 +57,7 @@ ANYWHERE = "0.0.0.0/0"
 HEALTH_CHECK_TIMEOUT_DEFAULTS = {"HTTP": 6, "HTTPS": 10}
 # Deregistration delay: 0-3600 s, default 300 (ALB guide "Target groups", deregistration_delay).
 DEFAULT_DEREGISTRATION_DELAY = 300
+DEREGISTRATION_DELAY_MAX = 3600
 # The ALB gives up on a target that does not accept within 10 s (ALB guide "Troubleshoot": 504).
 ALB_CONNECT_TIMEOUT = 10
 # Load balancer attribute idle_timeout.timeout_seconds, default 60 (ALB guide "Load balancers").

@@ -60,9 +60,9 @@ def repair_stack(clients: Clients, stack: Stack, desired_count: int | None = Non
     if not security_groups.has_group_rule(clients, stack.host_sg_id, DYNAMIC_HOST_PORTS, stack.alb_sg_id):
         security_groups.authorize(clients, stack.host_sg_id,
                                   [security_groups.group_permission(DYNAMIC_HOST_PORTS, stack.alb_sg_id)])
-        done.append("host SG: added tcp 32768-65535 from the ALB's SG")
+        done.append("host SG: added tcp {}-{} from the ALB's SG".format(*DYNAMIC_HOST_PORTS))
     if security_groups.revoke_group_rule(clients, stack.host_sg_id, CONTAINER_PORTS, stack.alb_sg_id):
-        done.append("host SG: removed tcp 8081 from the ALB's SG")
+        done.append(f"host SG: removed tcp {CONTAINER_PORT} from the ALB's SG")
 
     # The hardened stack's outbound return rules (helpers.hardened_spec), where they are missing.
     acl_id = network_acls.subnet_acl_id(clients, stack.private_subnet_ids[0])
@@ -70,5 +70,5 @@ def repair_stack(clients: Clients, stack: Stack, desired_count: int | None = Non
     for rule in private_acl_rules(subnet_cidrs(clients, stack.public_subnet_ids)):
         if rule.egress and rule.number not in numbers:
             network_acls.add_entry(clients, acl_id, rule.number, egress=True, ports=rule.ports, cidr=rule.cidr)
-            done.append(f"hosts' NACL: added outbound rule {rule.number} tcp 1024-65535 to {rule.cidr}")
+            done.append(f"hosts' NACL: added outbound rule {rule.number} tcp {rule.ports[0]}-{rule.ports[1]} to {rule.cidr}")
     return done

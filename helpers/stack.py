@@ -27,7 +27,8 @@ from dataclasses import asdict, dataclass, field
 from botocore.exceptions import ClientError
 
 from helpers.backend import Clients
-from helpers.facts import ANYWHERE, CONTAINER_PORT, DYNAMIC_HOST_PORTS, ECS_INSTANCE_POLICY_ARN, PORT_MAX
+from helpers.facts import (ANYWHERE, CONTAINER_PORT, DEFAULT_DEREGISTRATION_DELAY, DEREGISTRATION_DELAY_MAX,
+                           DYNAMIC_HOST_PORTS, ECS_INSTANCE_POLICY_ARN, PORT_MAX)
 
 PROJECT_TAG = {"Key": "Project", "Value": "ecs-alb-lab"}
 ECS_AMI_PARAMETER = "/aws/service/ecs/optimized-ami/amazon-linux-2/recommended/image_id"
@@ -59,7 +60,7 @@ class StackSpec:
     instance_count: int = 2
     hosts_in: str = "public"  # "public" as in the source; "private" as its section 6-2 advises
     instance_type: str = "t3.small"
-    deregistration_delay: int = 300  # AWS's default, in AWS seconds
+    deregistration_delay: int = DEFAULT_DEREGISTRATION_DELAY  # in AWS seconds
     health_check_path: str = "/"
 
     def __post_init__(self) -> None:
@@ -67,8 +68,9 @@ class StackSpec:
             raise ValueError(f"host_port must be 0 (dynamic) or a port 1-{PORT_MAX}, got {self.host_port}")
         if self.hosts_in not in ("public", "private"):
             raise ValueError(f"hosts_in must be 'public' or 'private', got {self.hosts_in!r}")
-        if not (0 <= self.deregistration_delay <= 3600):
-            raise ValueError(f"deregistration_delay must be 0-3600 seconds, got {self.deregistration_delay}")
+        if not (0 <= self.deregistration_delay <= DEREGISTRATION_DELAY_MAX):
+            raise ValueError(f"deregistration_delay must be 0-{DEREGISTRATION_DELAY_MAX} seconds, "
+                             f"got {self.deregistration_delay}")
 
 
 @dataclass
