@@ -54,9 +54,8 @@ from helpers.stack import (CONTAINER_NAME, EC2_TRUST_POLICY, ECS_AMI_PARAMETER, 
                            PUBLIC_SUBNET_CIDRS, TOMCAT_IMAGE, TOMCAT_ON_8081, VPC_CIDR, tags)
 
 LISTENER_PORTS = (80,)
-PUBLIC_CIDRS, PRIVATE_CIDRS = PUBLIC_SUBNET_CIDRS, PRIVATE_SUBNET_CIDRS
-PUBLIC_NACL_RULES = tuple(public_acl_rules(list(LISTENER_PORTS), list(PRIVATE_CIDRS), nat=True))
-PRIVATE_NACL_RULES = tuple(private_acl_rules(list(PUBLIC_CIDRS), nat=True))
+PUBLIC_NACL_RULES = tuple(public_acl_rules(list(LISTENER_PORTS), list(PRIVATE_SUBNET_CIDRS), nat=True))
+PRIVATE_NACL_RULES = tuple(private_acl_rules(list(PUBLIC_SUBNET_CIDRS), nat=True))
 SECURITY_GROUP_RULES = tuple(security_group_rules(list(LISTENER_PORTS), nat=True))
 
 # Resource types moto 5.2.5's CloudFormation has no model for (it would skip them with a warning
@@ -67,7 +66,7 @@ SANDBOX_UNSUPPORTED = frozenset({"AWS::EC2::NetworkAcl", "AWS::EC2::NetworkAclEn
 
 def spec_text() -> str:
     """The template's security group and NACL rules, one line each."""
-    return _spec_text(list(LISTENER_PORTS), list(PUBLIC_CIDRS), list(PRIVATE_CIDRS), nat=True)
+    return _spec_text(list(LISTENER_PORTS), list(PUBLIC_SUBNET_CIDRS), list(PRIVATE_SUBNET_CIDRS), nat=True)
 
 
 def _ref(logical_id: str) -> dict:
@@ -98,7 +97,7 @@ def _network(name: str) -> dict:
     }
     for index, suffix in enumerate("AB"):
         zone = {"Fn::Select": [index, {"Fn::GetAZs": ""}]}
-        for kind, cidrs, public in (("Public", PUBLIC_CIDRS, True), ("Private", PRIVATE_CIDRS, False)):
+        for kind, cidrs, public in (("Public", PUBLIC_SUBNET_CIDRS, True), ("Private", PRIVATE_SUBNET_CIDRS, False)):
             subnet = f"{kind}Subnet{suffix}"
             resources[subnet] = {"Type": "AWS::EC2::Subnet", "Properties": {
                 "VpcId": _ref("Vpc"), "CidrBlock": cidrs[index], "AvailabilityZone": zone, "MapPublicIpOnLaunch": public,
