@@ -185,30 +185,38 @@ class Lab:
         model = PortProbe(request=lambda url: self.request(url), host=host, port=port, path=path)
         return Interactive(PortProbeView(model), f"[widget] send requests to {host} on any port")
 
+    def open_port(self, stack: Stack, port: int) -> str:
+        """A second door on the ALB: an HTTP listener on `port` forwarding to the stack's target
+        group, and an inbound rule for `port` from anywhere on the ALB's security group."""
+        self.clients.elbv2.create_listener(
+            LoadBalancerArn=stack.alb_arn, Protocol="HTTP", Port=port,
+            DefaultActions=[{"Type": "forward", "TargetGroupArn": stack.target_group_arn}])
+        security_groups.authorize(self.clients, stack.alb_sg_id, [security_groups.cidr_permission((port, port), ANYWHERE)])
+        return f"opened port {port}: a listener on the ALB and an inbound rule on its security group"
+
+    def close_port(self, stack: Stack, port: int) -> str:
+        """Undo `open_port`: delete the ALB's listeners on `port` and the ALB security group's
+        inbound rules for it. Says what it removed (nothing, when the port was closed already)."""
+        listeners = self._listeners_on_port(stack, port)
+        for listener in listeners:
+            self.clients.elbv2.delete_listener(ListenerArn=listener["ListenerArn"])
+        rules = security_groups.inbound_on_ports(self.clients, stack.alb_sg_id, (port, port))
+        if rules:
+            security_groups.revoke(self.clients, stack.alb_sg_id, rules)
+        return f"closed port {port}: {len(listeners)} listener(s) deleted, {len(rules)} security group rule(s) revoked"
+
+    def _listeners_on_port(self, stack: Stack, port: int) -> list[dict]:
+        listeners = self.clients.elbv2.describe_listeners(LoadBalancerArn=stack.alb_arn)["Listeners"]
+        return [listener for listener in listeners if listener["Port"] == port]
+
     def listener_switch(self, stack: Stack, *, port: int) -> Interactive:
-        """A switch that opens (listener + security group rule) or closes a second port on the
-        ALB, and shows `explain`'s verdict for that port after every change."""
+        """A switch that opens or closes a second port on the ALB (`open_port` / `close_port`),
+        and shows `explain`'s verdict for that port after every change."""
         from helpers.widgets import RuleToggle, RuleToggleView  # ipywidgets: a quarter second, only for widget cells
 
-        elbv2 = self.clients.elbv2
-
-        def listeners_on_port():
-            return [l for l in elbv2.describe_listeners(LoadBalancerArn=stack.alb_arn)["Listeners"] if l["Port"] == port]
-
-        def add():
-            elbv2.create_listener(LoadBalancerArn=stack.alb_arn, Protocol="HTTP", Port=port,
-                                  DefaultActions=[{"Type": "forward", "TargetGroupArn": stack.target_group_arn}])
-            security_groups.authorize(self.clients, stack.alb_sg_id, [security_groups.cidr_permission((port, port), ANYWHERE)])
-
-        def remove():
-            for listener in listeners_on_port():
-                elbv2.delete_listener(ListenerArn=listener["ListenerArn"])
-            rules = security_groups.inbound_on_ports(self.clients, stack.alb_sg_id, (port, port))
-            if rules:
-                security_groups.revoke(self.clients, stack.alb_sg_id, rules)
-
         url = f"http://{stack.alb_dns_name}:{port}/"
-        model = RuleToggle(add, remove, lambda: self.explain(url).verdict, enabled=bool(listeners_on_port()),
+        model = RuleToggle(lambda: self.open_port(stack, port), lambda: self.close_port(stack, port),
+                           lambda: self.explain(url).verdict, enabled=bool(self._listeners_on_port(stack, port)),
                            description=f"listener + SG rule on {port}")
         return Interactive(RuleToggleView(model), f"[widget] open or close port {port} on the ALB; now: {model.summary}")
 

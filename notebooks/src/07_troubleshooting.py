@@ -22,7 +22,7 @@
 # Learners should not open it before they are done.
 
 # %%
-from helpers.course import Interactive, Lab
+from helpers.course import Lab
 from helpers.faults import break_stack
 from helpers.hardening import harden
 from helpers.lab_extras import answered_line, audit_text, picture_png
@@ -173,16 +173,7 @@ print(answered_line(lab, alb_url, n=12))
 # running kernel. Leave it at **3** when you are done.)
 
 # %%
-from helpers.widgets import ServiceScaler, ServiceScalerView
-
-
-def scale(count: int) -> str:
-    lab.clients.ecs.update_service(cluster=stack.cluster_name, service=stack.service_name, desiredCount=count)
-    return f"desired count {count}: watch lab.targets(stack) and lab.request(...)"
-
-
-scaler = ServiceScaler(scale, desired=stack.spec.desired_count, maximum=6)
-Interactive(ServiceScalerView(scaler), f"[widget] scale the service; now: desired count {scaler.desired}")
+lab.service_scaler(stack)  # a slider; on release: ecs.update_service(..., desiredCount=N)
 
 # %% [markdown]
 # ## What you found
