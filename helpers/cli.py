@@ -78,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Each command imports only what it runs: `check` must work when another dependency is
+    # broken, and `--help` stays instant (moto and boto3 take seconds to import).
     args = build_parser().parse_args(argv)
     if args.command == "sandbox":
         return run_sandbox(args)
