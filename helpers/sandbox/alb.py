@@ -7,9 +7,9 @@
                                      none healthy but some registered -> all of them ("fail open");
                                      none registered -> 503
     -> the ALB-to-target leg (the evaluator's evaluate_alb_to_target: ALB SG egress, NACLs, target SG)
-        blocked                      the SYN is dropped: wait the 10 s connect timeout -> 504
+        blocked                      the SYN is dropped: wait the 10 s connect timeout (scaled) -> 504
         nothing listens              refused -> 502
-        no answer within idle timeout -> 504;  reset / not HTTP -> 502
+        no answer within idle timeout (real seconds) -> 504;  reset / not HTTP -> 502
     -> the target's response, passed back to the client
 
 AWS sources (ALB User Guide):
@@ -324,19 +324,21 @@ class AlbEmulator:
                                         record["Id"], int(record["Port"]))
 
     def _send_to_target(self, request: Request, load_balancer_arn: str, target_id: str, port: int) -> Response:
-        connect_timeout = self.view.real(CONNECT_TIMEOUT)
         leg = self.view.target_leg(load_balancer_arn, target_id, port)
         if not leg.reachable:
-            # An SG or NACL drops the ALB's SYN (or the answer): nothing comes back until the timeout.
-            self.connections.stopping.wait(connect_timeout)
+            # An SG or NACL drops the ALB's SYN (or the answer): nothing comes back, and the ALB gives
+            # up after its connect timeout. A simulated wait, so it runs on the sandbox's clock.
+            self.connections.stopping.wait(self.view.real(CONNECT_TIMEOUT))
             return error_page(504)
         endpoint = self.view.endpoint(target_id, port)
         if endpoint is None:
             return error_page(502)  # the instance answers the SYN with a reset: nothing listens there
+        # A target that is there is waited for in real seconds, as AWS waits: the time scale only
+        # shortens simulated waits, and a slow answer on a busy machine must not become a 504.
         idle = self.view.load_balancer_attribute(load_balancer_arn, "idle_timeout.timeout_seconds")
-        idle_timeout = self.view.real(float(idle or DEFAULT_IDLE_TIMEOUT))
+        idle_timeout = float(idle or DEFAULT_IDLE_TIMEOUT)
         try:
-            upstream = connect_loopback(endpoint, connect_timeout)
+            upstream = connect_loopback(endpoint, CONNECT_TIMEOUT)
         except socket.timeout:
             return error_page(504)
         except OSError:
