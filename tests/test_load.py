@@ -10,12 +10,7 @@ request has a timeout. Prints the outcomes, p50/p99 latency and the sandbox's pe
 
 from __future__ import annotations
 
-import json
-import os
-import signal
 import statistics
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -27,45 +22,20 @@ import pytest
 
 from helpers.backend import Clients
 from helpers.waiters import wait_until
+from sandbox_process import seed_sandbox
 
 REQUESTS = 10_000
 CONCURRENCY = 100
 REQUEST_TIMEOUT = 30.0  # seconds; generous: this checks that nothing is lost, not speed
-START_TIMEOUT = 120.0
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 @pytest.fixture(scope="module")
-def seed_sandbox(tmp_path_factory):
+def seed(tmp_path_factory):
     """A background sandbox with the seed stack: (its ready line, its pid)."""
-    state = tmp_path_factory.mktemp("load-sandbox")
-    env = {**os.environ, "ECS_ALB_LAB_STATE_DIR": str(state)}  # never the session's shared sandbox
-    log = open(state / "sandbox.log", "w")
-    process = subprocess.Popen([sys.executable, "-m", "helpers", "sandbox", "--stack", "seed"], env=env,
-                               stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, text=True)
-    try:
-        ready = _ready_line(process, state / "sandbox.log")
+    with seed_sandbox(tmp_path_factory.mktemp("load-sandbox")) as (process, ready):
         yield ready, process.pid
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
-
-
-def _ready_line(process: subprocess.Popen, log_path: Path) -> dict:
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.append(process.stdout.readline()), daemon=True)
-    reader.start()
-    reader.join(START_TIMEOUT)
-    if not lines or not lines[0].strip():
-        process.kill()
-        pytest.fail(f"the sandbox printed no ready line within {START_TIMEOUT} s:\n{log_path.read_text()[-3000:]}")
-    return json.loads(lines[0])
 
 
 def peak_rss_mib(pid: int) -> float:
@@ -84,8 +54,8 @@ def _healthy_targets(ready: dict) -> tuple[bool, str]:
     return states == ["healthy"] * 3, f"target states {states}"
 
 
-def test_10000_requests_100_at_a_time_all_answered_by_containers(seed_sandbox):
-    ready, pid = seed_sandbox
+def test_10000_requests_100_at_a_time_all_answered_by_containers(seed):
+    ready, pid = seed
     wait_until(lambda: _healthy_targets(ready), what="three healthy targets", timeout=60, progress=False)
     url = f"http://{ready['alb_dns_name']}/"
     local = threading.local()
