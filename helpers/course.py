@@ -206,7 +206,8 @@ class Lab:
         permission = [{"IpProtocol": "tcp", "FromPort": port, "ToPort": port, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
 
         def listeners_on_port():
-            return [l for l in elbv2.describe_listeners(LoadBalancerArn=stack.alb_arn)["Listeners"] if l["Port"] == port]
+            listeners = elbv2.describe_listeners(LoadBalancerArn=stack.alb_arn)["Listeners"]
+            return [listener for listener in listeners if listener["Port"] == port]
 
         def add():
             elbv2.create_listener(LoadBalancerArn=stack.alb_arn, Protocol="HTTP", Port=port,
