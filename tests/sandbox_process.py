@@ -1,5 +1,6 @@
 """Start the sandbox as learners do (`python -m helpers sandbox --stack seed`), in its own process,
-for the tests that watch that process from outside (test_load.py, test_shutdown.py)."""
+for the tests that watch that process from outside (test_load.py, test_shutdown.py); and stop a
+process a test started (test_browser.py's JupyterLab too)."""
 
 from __future__ import annotations
 
@@ -27,14 +28,20 @@ def seed_sandbox(state_dir: Path):
     try:
         yield process, _ready_line(process, log_path)
     finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        terminate(process)
         process.stdout.close()
+
+
+def terminate(process: subprocess.Popen, timeout: float = 30.0) -> None:
+    """SIGTERM, then SIGKILL if it is still there after `timeout` seconds."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def _ready_line(process: subprocess.Popen, log_path: Path) -> dict:

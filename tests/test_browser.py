@@ -22,6 +22,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sandbox_process import terminate
 
 try:  # an optional test dependency: without it the test says how to get it
     from playwright.sync_api import expect, sync_playwright
@@ -102,12 +103,7 @@ def jupyterlab(tmp_path_factory):
         _wait_until_serving(url, server, log_path)
         yield url
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        terminate(server)
 
 
 def _wait_until_serving(url: str, server: subprocess.Popen, log_path: Path, timeout: float = 120.0) -> None:
