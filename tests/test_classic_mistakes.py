@@ -2,7 +2,6 @@
 sandbox's SOCKS proxy), in one sandbox region shared by this module."""
 
 import threading
-import time
 
 import pytest
 
@@ -44,7 +43,8 @@ def test_killing_a_container_mid_traffic_fails_only_its_requests_and_traffic_rec
 
     sender = threading.Thread(target=traffic)
     sender.start()
-    time.sleep(0.3)
+    wait_until(lambda: (len(outcomes) >= 3, f"{len(outcomes)} requests"), what="traffic to flow", timeout=30,
+               interval=0.05, progress=False)
     region.ctx.components["containers"].kill_task_id(victim)
     # The scheduler sees the container exit, stops the task and starts a replacement.
     wait_until(lambda: (victim not in {o.task_id for o in [get(region, url) for _ in range(6)]}

@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -47,9 +46,7 @@ def start(runtime, task_arn=TASK, instance="i-1", host_port=32768):
 
 
 def test_container_answers_with_who_it_is(runtime):
-    started = time.monotonic()
-    endpoint = start(runtime)
-    assert time.monotonic() - started < 2.0  # a task starts in well under a second
+    endpoint = start(runtime)  # returns once the server listens
     assert runtime.endpoint("i-1", 32768) == endpoint
     status, content_type, body = get(endpoint)
     assert status == 200 and content_type.startswith("text/plain")

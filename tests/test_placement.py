@@ -51,6 +51,8 @@ def test_search_wraps_around_to_the_start_of_the_range():
 
 def test_reserved_ports_are_never_handed_out():
     assert free_ports((2374, 2377), set(), 0, 4) == [2374, 2377]
+    # 51678-51680 too: the ECS API's PortMapping lists 51680 beside the agent's two ports.
+    assert free_ports((51677, 51681), set(), 0, 5) == [51677, 51681]
 
 
 def test_a_task_without_dynamic_ports_takes_none():

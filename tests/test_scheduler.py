@@ -63,6 +63,13 @@ def wait_until(check, timeout=15.0, what="condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def reconcile(sandbox, times: int = 5) -> None:
+    """Run the scheduler's reconcile a few times now: what would have happened by then has."""
+    scheduler = sandbox.ctx.components["scheduler"]
+    for _ in range(times):
+        scheduler.reconcile_once()
+
+
 def tasks(clients, stack, desired="RUNNING"):
     arns = clients.ecs.list_tasks(cluster=stack.cluster_name, serviceName=stack.service_name,
                                   desiredStatus=desired)["taskArns"]
@@ -137,7 +144,7 @@ def test_instance_without_ecs_cluster_joins_default_only_if_it_exists(sandbox):
     plain = clients.ec2.run_instances(ImageId=image_id, InstanceType="t3.small", MinCount=1, MaxCount=1,
                                       SubnetId=stack.public_subnet_ids[0])["Instances"][0]["InstanceId"]
     try:
-        time.sleep(0.3)  # a few reconcile ticks: no cluster named default, so the agent waits
+        reconcile(sandbox)  # no cluster named default, so the agent waits
         assert all(plain not in container_instance_ids(clients, arn) for arn in clients.ecs.list_clusters()["clusterArns"])
         clients.ecs.create_cluster(clusterName="default")
         wait_until(lambda: plain in container_instance_ids(clients, "default"), what="the instance joining default")
@@ -255,7 +262,7 @@ def test_static_host_port_fits_once_per_instance(sandbox):
     failure = (f"(service {stack.service_name}) was unable to place a task because no container instance met all of "
                "its requirements. The closest matching (container-instance ")
     wait_until(lambda: any(m.startswith(failure) for m in messages(clients, stack)), what="the placement failure event")
-    time.sleep(0.5)  # several reconcile ticks: the event is not repeated every tick
+    reconcile(sandbox)  # the event is not repeated every tick
     events = [m for m in messages(clients, stack) if m.startswith(failure)]
     assert len(events) == 1
     assert events[0].endswith(") is already using a port required by your task. For more information, "
@@ -269,7 +276,7 @@ def test_unhealthy_targets_are_replaced_after_the_grace_period(sandbox):
                            deregistration_delay=5, grace_period=3600)
     first = wait_until(lambda: running(clients, stack, 1), what="a RUNNING task")[0]
     wait_until(lambda: "unhealthy" in targets(clients, stack).values(), what="an unhealthy target")
-    time.sleep(0.3)
+    reconcile(sandbox)
     assert running(clients, stack, 1)[0]["taskArn"] == first["taskArn"]  # still in its grace period
 
     clients.ecs.update_service(cluster=stack.cluster_name, service=stack.service_name, healthCheckGracePeriodSeconds=0)
@@ -294,7 +301,7 @@ def test_without_the_service_linked_role_targets_are_not_registered(sandbox):
         expected = f"(service {stack.service_name}) failed to register targets in (target-group {stack.target_group_arn})"
         wait_until(lambda: any(m.startswith(expected) and "AWSServiceRoleForECS" in m for m in messages(clients, stack)),
                    what="the registration failure event")
-        time.sleep(0.3)
+        reconcile(sandbox)
         assert sum(m.startswith(expected) for m in messages(clients, stack)) == 1
         assert targets(clients, stack) == {}
     finally:

@@ -7,7 +7,6 @@ import socket
 import struct
 import subprocess
 import threading
-import time
 
 import httpx
 import pytest
@@ -190,7 +189,6 @@ def test_curl_through_the_proxy(proxy):
 
 
 def test_dropped_connection_gets_no_reply_then_is_closed(proxy):
-    started = time.monotonic()
     sock = socket.create_connection(proxy.address, timeout=5)
     with sock:
         sock.sendall(b"\x05\x01\x00")
@@ -200,8 +198,7 @@ def test_dropped_connection_gets_no_reply_then_is_closed(proxy):
         with pytest.raises(socket.timeout):
             sock.recv(10)  # nothing: the SYN was "dropped"
         sock.settimeout(5)
-        assert sock.recv(10) == b""  # the server gave up holding it
-    assert 0.5 < time.monotonic() - started < 3
+        assert sock.recv(10) == b""  # the server gave up holding it (else recv would time out)
 
 
 def test_dropped_connection_is_a_client_connect_timeout(proxy):
@@ -230,16 +227,15 @@ def test_connections_are_capped(proxy):
 
 
 def test_stop_closes_open_connections_promptly(echo):
-    server = Socks5Server(lambda host, port: Hold(60))
+    holding = threading.Event()
+    server = Socks5Server(lambda host, port: holding.set() or Hold(60))
     server.start()
     sock = socket.create_connection(server.address, timeout=5)
     with sock:
         sock.sendall(b"\x05\x01\x00")
         assert sock.recv(2) == b"\x05\x00"
         sock.sendall(connect_domain("anything.test", 80))
-        time.sleep(0.1)
-        started = time.monotonic()
+        assert holding.wait(5)
         server.stop()
-        assert sock.recv(10) == b""
-        assert time.monotonic() - started < 2
+        assert sock.recv(10) == b""  # closed by stop, long before the 60 s hold (recv would time out at 5 s)
     assert server.connection_count == 0

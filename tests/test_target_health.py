@@ -198,3 +198,76 @@ def test_check_result_rejects_nonsense():
         th.CheckResult("maybe")
     with pytest.raises(ValueError):
         th.CheckResult("fail")  # a failure needs a reason
+
+
+# -- registration, draining, removal, DescribeTargetHealth -----------------------------------------
+
+def test_register_starts_initial_and_keys_by_id_and_port():
+    records: dict = {}
+    th.register(records, {"Id": "i-1", "Port": 32768}, default_port=80, now=1.0)
+    th.register(records, {"Id": "i-1"}, default_port=80, now=1.0)  # Port omitted: the group's port
+    assert sorted(records) == [("i-1", 80), ("i-1", 32768)]
+    record = records[("i-1", 32768)]
+    assert (record["State"], record["Reason"], record["Description"]) == (
+        "initial", "Elb.RegistrationInProgress", "Target registration is in progress")
+    assert (record["RegisteredAt"], record["DrainingUntil"], record["Passes"], record["Failures"]) == (1.0, None, 0, 0)
+
+
+def test_registering_again_is_idempotent_but_cancels_draining():
+    records: dict = {}
+    th.register(records, {"Id": "i-1", "Port": 32768}, default_port=80, now=1.0)
+    records[("i-1", 32768)].update(State="healthy", Reason=None, Description=None)
+    th.register(records, {"Id": "i-1", "Port": 32768}, default_port=80, now=2.0)
+    assert records[("i-1", 32768)]["State"] == "healthy"
+    th.start_draining(records, ("i-1", 32768), real_delay=6.0, now=3.0)
+    th.register(records, {"Id": "i-1", "Port": 32768}, default_port=80, now=4.0)
+    assert (records[("i-1", 32768)]["State"], records[("i-1", 32768)]["RegisteredAt"]) == ("initial", 4.0)
+
+
+def test_draining_lasts_the_delay_then_the_target_is_removed():
+    records: dict = {}
+    th.register(records, {"Id": "i-1", "Port": 32768}, default_port=80, now=0.0)
+    th.start_draining(records, ("i-1", 32768), real_delay=6.0, now=1.0)
+    record = records[("i-1", 32768)]
+    assert (record["State"], record["Reason"], record["DrainingUntil"]) == (
+        "draining", "Target.DeregistrationInProgress", 7.0)
+    th.start_draining(records, ("i-1", 32768), real_delay=6.0, now=5.0)  # already draining: same deadline
+    assert record["DrainingUntil"] == 7.0
+    assert th.still_draining(record, 6.9) and not th.drained(record, 6.9)
+    assert th.apply_result(record, th.passed(), **THRESHOLDS) == {}  # draining targets are not judged
+    th.remove_drained(records, 6.9)
+    assert ("i-1", 32768) in records
+    assert th.drained(record, 7.0) and not th.still_draining(record, 7.0)
+    th.remove_drained(records, 7.0)
+    assert records == {}
+
+
+def test_a_zero_deregistration_delay_removes_at_once():
+    records: dict = {}
+    th.register(records, {"Id": "i-1", "Port": 32768}, default_port=80, now=0.0)
+    th.start_draining(records, ("i-1", 32768), real_delay=0, now=1.0)
+    assert records == {}
+
+
+def test_deregistration_delay_defaults_to_300_seconds():
+    assert th.deregistration_delay({}) == 300
+    assert th.deregistration_delay({"deregistration_delay.timeout_seconds": "5"}) == 5
+
+
+def test_health_check_port_is_the_targets_own_unless_fixed():
+    assert th.health_check_port(None, 32768) == 32768
+    assert th.health_check_port("traffic-port", 32768) == 32768
+    assert th.health_check_port("8080", 32768) == 8080
+
+
+def test_describe_renders_a_record_as_describe_target_health_does():
+    described = th.describe(new_record(AvailabilityZone="us-east-1a"), 32768)
+    assert described == {
+        "Target": {"Id": "i-0123456789abcdef0", "Port": 32768, "AvailabilityZone": "us-east-1a"},
+        "HealthCheckPort": "32768",
+        "TargetHealth": {"State": "initial", "Reason": "Elb.RegistrationInProgress",
+                         "Description": "Target registration is in progress"},
+    }
+    assert th.describe_unregistered("i-1", 40000, 40000)["TargetHealth"] == {
+        "State": "unused", "Reason": "Target.NotRegistered",
+        "Description": "Target is not registered to the target group"}

@@ -6,8 +6,9 @@
     (--source DIR reads other percent-format sources than notebooks/src)
 
 The solution edition is what `tools/nbbuild.py` builds (notebooks/*.ipynb): solution cells run and
-are shown collapsed. The learner edition changes only the `# %% solution` cells. In them, the
-lines between the markers (nbgrader's) are the answer:
+are shown collapsed. The learner edition changes only the solution cells (tagged "solution": in a
+source, `# %% jupyter={"source_hidden": true} tags=["solution"]`). In them, the lines between the
+markers (nbgrader's) are the answer:
 
     ### BEGIN SOLUTION: create the listener on port 80        <- the hint is optional
     listener = course.create_listener(alb, port=80)
@@ -21,6 +22,8 @@ Every name the answer binds that later code uses stays bound, to `...`, so the c
 run and a self-check can say "not yet" instead of raising (names nothing reads, like a loop's
 variable, are left out). Imports in the answer are kept as they are, for the same reason. A
 solution cell without markers is all answer, as in nbgrader. The learner cell is shown expanded.
+jupytext reads the sources (`nbbuild.parse`); nbgrader's own tool would replace an answer with
+`raise NotImplementedError`, which stops the cells after it, hence this module.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from nbbuild import ROOT, SOURCES, clean, parse
+from nbbuild import ROOT, SOLUTION_MARKER, SOURCES, clean, is_solution, parse
 
 BEGIN = re.compile(r"^(?P<indent>[ \t]*)### BEGIN SOLUTION(?::[ \t]*(?P<hint>.*?))?[ \t]*$")
 END = re.compile(r"^[ \t]*### END SOLUTION[ \t]*$")
@@ -112,37 +115,53 @@ def _replace_answers(code: str, where: str, later: set[str] | None) -> str:
     return "\n".join(out)
 
 
+def answer_cell(solution_code: str) -> nbformat.NotebookNode:
+    """A markdown cell that keeps the answer folded away until the learner opens it: try first."""
+    code = "\n".join(line for line in solution_code.splitlines() if not (BEGIN.match(line) or END.match(line)))
+    return nbformat.v4.new_markdown_cell(
+        "<details><summary><b>Show the answer</b> (try it yourself first; the check below tells you "
+        "when you have it)</summary>\n\n```python\n" + code.strip("\n") + "\n```\n\n</details>")
+
+
 def learner_edition(cells: list, where: str = "") -> list:
-    """Copies of `cells` (nbbuild's `parse`) with the answers replaced; `cells` is left unchanged."""
+    """Copies of `cells` (nbbuild's `parse`) with the answers replaced, each followed by a folded
+    answer the learner opens on request; `cells` is left unchanged."""
     edition = []
     for index, cell in enumerate(cells):
         cell = copy.deepcopy(cell)
-        is_solution = "solution" in cell.metadata.get("tags", [])
-        if cell.cell_type == "code" and is_solution:
+        if cell.cell_type == "code" and is_solution(cell):
             later = {name for after in cells[index + 1:] if after.cell_type == "code"
                      for name in IDENTIFIER.findall(after.source)}
+            solution = cell.source
             cell.source = learner_source(cell.source, f"{where} cell {index}", later)
             cell.metadata = {}  # shown expanded: it is the learner's cell now
+            edition += [cell, answer_cell(solution)]
+            continue
         elif cell.cell_type == "code" and _has_markers(cell.source):
-            # The learner edition would show this answer: markers belong in `# %% solution` cells.
-            raise ValueError(f"{where} cell {index}: solution markers outside a `# %% solution` cell")
+            # The learner edition would show this answer: markers belong in solution cells.
+            raise ValueError(f"{where} cell {index}: solution markers outside a solution cell "
+                             f"(one tagged \"solution\": `{SOLUTION_MARKER}`)")
         edition.append(cell)
     return edition
 
 
 def learner_notebook(source_path: Path) -> nbformat.NotebookNode:
-    cells = learner_edition(parse(source_path.read_text()), source_path.name)
+    cells = learner_edition(parse(source_path.read_text(), source_path.name), source_path.name)
     notebook = nbformat.v4.new_notebook(cells=cells)
     clean(notebook)
     notebook.nbformat_minor = 4  # no cell ids, as nbbuild writes them
     return notebook
 
 
-def write_learner(sources: list[Path], out_dir: Path) -> list[Path]:
+def write_learner(sources: list[Path], out_dir: Path, *, keep_existing: bool = False) -> list[Path]:
+    """Write each source's learner notebook into `out_dir`; with `keep_existing`, a notebook that is
+    already there (the learner's own work) is left as it is."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for source in sources:
         target = out_dir / (source.stem + ".ipynb")
+        if keep_existing and target.exists():
+            continue
         nbformat.write(learner_notebook(source), target)
         written.append(target)
     return written
@@ -187,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     action.add_argument("--learner", metavar="OUT_DIR", type=Path, help="write the learner notebooks there")
     action.add_argument("--check", action="store_true", help="execute every learner notebook; fail if a cell raises")
     parser.add_argument("--source", type=Path, default=SOURCES, help="directory of percent-format sources")
+    parser.add_argument("--keep-existing", action="store_true",
+                        help="with --learner: leave notebooks already in OUT_DIR alone (a learner's work)")
     parser.add_argument("prefixes", nargs="*", help="only sources whose names start with these")
     args = parser.parse_args(argv)
 
@@ -197,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         if args.learner:
-            for path in write_learner(sources, args.learner):
+            for path in write_learner(sources, args.learner, keep_existing=args.keep_existing):
                 print(f"wrote {path}")
             return 0
         return check(sources)

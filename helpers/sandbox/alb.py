@@ -6,9 +6,10 @@
                                      healthy targets, round robin (or least outstanding requests);
                                      none healthy but some registered -> all of them ("fail open");
                                      none registered -> 503
-    -> the ALB-to-target leg (the evaluator's evaluate_alb_to_target: ALB SG egress, NACLs, target SG)
-        blocked                      the SYN is dropped: wait the 10 s connect timeout (scaled) -> 504
-        nothing listens              refused -> 502
+    -> the ALB-to-target leg (the evaluator's evaluate_alb_to_target: ALB SG egress, NACLs, target SG),
+       then the wire (wire.py) to the target
+        dropped                      the SYN is dropped: wait the 10 s connect timeout (scaled) -> 504
+        refused                      nothing listens -> 502
         no answer within idle timeout (real seconds) -> 504;  reset / not HTTP -> 502
     -> the target's response, passed back to the client
 
@@ -25,7 +26,6 @@ AWS sources (ALB User Guide):
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import random
 import secrets
@@ -39,9 +39,13 @@ from http import HTTPStatus
 from typing import Protocol
 from urllib.parse import parse_qsl, urlsplit
 
+from helpers import evaluator
 from helpers.evaluator.model import INTERNET_CLIENT_IP, RuleMatch, TargetLeg
+from helpers.sandbox import target_health
 from helpers.sandbox.http11 import (HttpConnection, MalformedMessage, Request, Response, encode_request,
                                     encode_response, header, without)
+from helpers.sandbox.moto_fixes import find_target_group, target_records
+from helpers.sandbox.wire import Dropped, Refused, Wire
 
 log = logging.getLogger("helpers.sandbox.alb")
 
@@ -51,8 +55,6 @@ DEFAULT_IDLE_TIMEOUT = 60  # AWS seconds; the load balancer attribute idle_timeo
 # The reason phrases real ALBs send with their own errors.
 REASONS = {400: "Bad Request", 500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Temporarily Unavailable",
            504: "Gateway Time-out"}
-# Target states that take no new requests, even when the ALB fails open.
-NOT_ROUTABLE = {"draining", "unused"}
 
 
 class RegionView(Protocol):
@@ -68,8 +70,6 @@ class RegionView(Protocol):
     def target_group_attribute(self, target_group_arn: str, key: str) -> str | None: ...
 
     def load_balancer_attribute(self, load_balancer_arn: str, key: str) -> str | None: ...
-
-    def endpoint(self, target_id: str, port: int) -> tuple[str, int] | None: ...  # what listens there
 
     def real(self, aws_seconds: float) -> float: ...  # the sandbox's time scale
 
@@ -87,18 +87,12 @@ class SandboxView:
         return self.ctx.snapshot()
 
     def route(self, listener_arn, **request) -> RuleMatch:
-        from helpers.evaluator import route_request
-
-        return route_request(self.snapshot(), listener_arn, **request)
+        return evaluator.route_request(self.snapshot(), listener_arn, **request)
 
     def target_leg(self, load_balancer_arn, target_id, port) -> TargetLeg:
-        from helpers.evaluator import evaluate_alb_to_target
-
-        return evaluate_alb_to_target(self.snapshot(), load_balancer_arn, target_id, port)
+        return evaluator.evaluate_alb_to_target(self.snapshot(), load_balancer_arn, target_id, port)
 
     def targets(self, target_group_arn) -> list[dict]:
-        from helpers.sandbox.moto_fixes import find_target_group, target_records
-
         with self.ctx.lock:
             target_group = find_target_group(self.ctx, target_group_arn)
             return [dict(record) for record in target_records(target_group)] if target_group else []
@@ -113,20 +107,8 @@ class SandboxView:
             load_balancer = self.ctx.elbv2().load_balancers.get(load_balancer_arn)
             return load_balancer.attrs.get(key) if load_balancer else None
 
-    def endpoint(self, target_id, port):
-        containers = self.ctx.components.get("containers")
-        return containers.endpoint(target_id, port) if containers is not None else None
-
     def real(self, aws_seconds) -> float:
         return self.ctx.timescale.real(aws_seconds)
-
-
-def connect_loopback(endpoint: tuple[str, int], timeout: float) -> socket.socket:
-    """Connect to a container process. The sandbox never opens a connection off this machine."""
-    host, port = endpoint
-    if host != "localhost" and not ipaddress.ip_address(host).is_loopback:
-        raise PermissionError(f"the sandbox only connects to loopback, not {host}")
-    return socket.create_connection((host, port), timeout=timeout)
 
 
 def alb_response(status: int, reason: str, body: bytes, content_type: str, extra: list | None = None) -> Response:
@@ -193,9 +175,9 @@ class TargetChooser:
             self._outstanding.clear()
 
     def choose(self, target_group_arn: str, records: list[dict], algorithm: str | None) -> dict | None:
-        routable = [r for r in records if r["State"] == "healthy"]
+        routable = [r for r in records if r["State"] == target_health.HEALTHY]
         if not routable:  # fail open: every registered target, whatever its health
-            routable = [r for r in records if r["State"] not in NOT_ROUTABLE]
+            routable = [r for r in records if r["State"] not in target_health.NOT_ROUTABLE]
         if not routable:
             return None
         routable.sort(key=lambda r: (r["Id"], int(r["Port"])))
@@ -227,11 +209,13 @@ class TargetChooser:
 
 class AlbEmulator:
     """Serves HTTP/1.1 on client connections that reached a listener. `connections` is the SOCKS5 server:
-    it tracks the sockets opened to targets (so stopping cuts them) and says when to stop."""
+    it tracks the sockets opened to targets (so stopping cuts them) and says when to stop. `wire` is
+    how the ALB reaches a target, once the evaluator has judged the path there."""
 
-    def __init__(self, view: RegionView, connections) -> None:
+    def __init__(self, view: RegionView, connections, wire: Wire) -> None:
         self.view = view
         self.connections = connections
+        self.wire = wire
         self.chooser = TargetChooser()
 
     def reset(self) -> None:
@@ -325,24 +309,19 @@ class AlbEmulator:
 
     def _send_to_target(self, request: Request, load_balancer_arn: str, target_id: str, port: int) -> Response:
         leg = self.view.target_leg(load_balancer_arn, target_id, port)
-        if not leg.reachable:
-            # An SG or NACL drops the ALB's SYN (or the answer): nothing comes back, and the ALB gives
-            # up after its connect timeout. A simulated wait, so it runs on the sandbox's clock.
-            self.connections.stopping.wait(self.view.real(CONNECT_TIMEOUT))
+        # Dropped: an SG or NACL drops the ALB's SYN (or the answer), nothing comes back, and the ALB
+        # gives up after its connect timeout - a simulated wait, on the sandbox's clock. Refused: the
+        # instance answers the SYN with a reset, nothing listens there. A target that is there is
+        # waited for in real seconds, as AWS waits: a slow answer on a busy machine is no 504.
+        connection = self.wire.connect(target_id, port, path_open=leg.reachable, timeout=CONNECT_TIMEOUT,
+                                       dropped_wait=self.view.real(CONNECT_TIMEOUT), cancel=self.connections.stopping)
+        if isinstance(connection, Dropped):
             return error_page(504)
-        endpoint = self.view.endpoint(target_id, port)
-        if endpoint is None:
-            return error_page(502)  # the instance answers the SYN with a reset: nothing listens there
-        # A target that is there is waited for in real seconds, as AWS waits: the time scale only
-        # shortens simulated waits, and a slow answer on a busy machine must not become a 504.
+        if isinstance(connection, Refused):
+            return error_page(502)
         idle = self.view.load_balancer_attribute(load_balancer_arn, "idle_timeout.timeout_seconds")
         idle_timeout = float(idle or DEFAULT_IDLE_TIMEOUT)
-        try:
-            upstream = connect_loopback(endpoint, CONNECT_TIMEOUT)
-        except socket.timeout:
-            return error_page(504)
-        except OSError:
-            return error_page(502)
+        upstream = connection.sock
         self.connections.track(upstream)
         try:
             upstream.settimeout(idle_timeout)

@@ -10,8 +10,9 @@ name or address and port, on a snapshot at most 0.25 s old, and the proxy behave
                   timeout fires (the sandbox closes the connection after `hold_seconds` so nothing leaks)
     no_listener   the ALB's SG admits the port but no listener is there. AWS does not document what a
                   client sees (FACTS.md, "Unconfirmed"); the sandbox treats it as a drop and says so
-    instance      an instance port, admitted by SGs and NACLs -> the bytes go to whatever container
-                  listens on that instance port, or SOCKS reply 0x05 "connection refused" if none does
+    instance      an instance port, admitted by SGs and NACLs -> over the wire (wire.py): the bytes go to
+                  whatever container listens on that instance port, or SOCKS reply 0x05 "connection
+                  refused" if none does
     listener      an ALB listener                           -> the ALB emulation (alb.py) serves HTTP/1.1
 """
 
@@ -21,9 +22,13 @@ import logging
 import socket
 from functools import partial
 
-from helpers.sandbox.alb import CONNECT_TIMEOUT, AlbEmulator, SandboxView, connect_loopback
+from helpers import evaluator
+from helpers.evaluator import Flow
+from helpers.facts import PORT_MAX, PORT_MIN
+from helpers.sandbox.alb import CONNECT_TIMEOUT, AlbEmulator, SandboxView
 from helpers.sandbox.socks5 import (REP_CONNECTION_REFUSED, REP_GENERAL_FAILURE, REP_HOST_UNREACHABLE, Decision,
                                     Hold, Refuse, Serve, Socks5Server, splice)
+from helpers.sandbox.wire import Dropped, Refused, sandbox_wire
 
 log = logging.getLogger("helpers.sandbox.dataplane")
 
@@ -40,7 +45,8 @@ class DataPlane:
         self.ctx = ctx
         self.server = Socks5Server(self.route, max_connections=self.max_connections, idle_timeout=self.idle_timeout)
         self.view = SandboxView(ctx)
-        self.alb = AlbEmulator(self.view, self.server)
+        self.wire = sandbox_wire(ctx)
+        self.alb = AlbEmulator(self.view, self.server, self.wire)
         self.socks_proxy: str | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------
@@ -59,32 +65,38 @@ class DataPlane:
 
     # -- one CONNECT ---------------------------------------------------------------------------------
     def route(self, host: str, port: int) -> Decision:
-        from helpers.evaluator import Flow, evaluate
-
-        if not 1 <= port <= 65535:
+        if not PORT_MIN <= port <= PORT_MAX:
             return Refuse(REP_GENERAL_FAILURE)
-        verdict = evaluate(self.view.snapshot(), Flow(destination=host, port=port, source="internet"))
+        verdict = evaluator.evaluate(self.view.snapshot(), Flow(destination=host, port=port, source="internet"))
         log.debug("CONNECT %s:%d -> %s", host, port, verdict.outcome)
         if verdict.outcome == "unresolved":
             return Refuse(REP_HOST_UNREACHABLE)
-        if verdict.outcome in ("dropped", "no_listener"):
-            return Hold(self.hold_seconds)
-        if verdict.outcome == "instance":
-            containers = self.ctx.components.get("containers")
-            endpoint = containers.endpoint(verdict.instance_id, verdict.instance_port) if containers else None
-            if endpoint is None:
-                return Refuse(REP_CONNECTION_REFUSED)  # the instance answers the SYN with a reset
-            return Serve(partial(self._relay, endpoint=endpoint))
+        if verdict.outcome in ("dropped", "no_listener", "instance"):
+            return self._to_instance(verdict, host, port)
         if verdict.outcome == "listener":
             return Serve(partial(self.alb.serve, load_balancer_arn=verdict.load_balancer_arn,
                                  listener_arn=verdict.listener_arn, listener_port=port))
         log.error("unknown verdict outcome %r for %s:%d", verdict.outcome, host, port)
         return Refuse(REP_GENERAL_FAILURE)
 
-    def _relay(self, client: socket.socket, *, endpoint: tuple[str, int]) -> None:
+    def _to_instance(self, verdict, host: str, port: int) -> Decision:
+        """A dropped path, or an instance port the path reaches: over the wire."""
+        reached = verdict.outcome == "instance"
+        # A dropped SYN is waited out by the client itself: the SOCKS server holds its connection
+        # unanswered (`Hold`), so the wire does not wait.
+        connection = self.wire.connect(verdict.instance_id if reached else host,
+                                       verdict.instance_port if reached else port,
+                                       path_open=reached, timeout=self.ctx.timescale.real(CONNECT_TIMEOUT),
+                                       dropped_wait=0)
+        if isinstance(connection, Dropped):
+            return Hold(self.hold_seconds)
+        if isinstance(connection, Refused):
+            return Refuse(REP_CONNECTION_REFUSED)  # the instance answers the SYN with a reset
+        self.server.track(connection.sock)  # from now on, stopping the server cuts it
+        return Serve(partial(self._relay, upstream=connection.sock))
+
+    def _relay(self, client: socket.socket, *, upstream: socket.socket) -> None:
         """Raw TCP both ways between the client and the container process."""
-        upstream = connect_loopback(endpoint, self.ctx.timescale.real(CONNECT_TIMEOUT))
-        self.server.track(upstream)
         try:
             splice(client, upstream, idle_timeout=self.idle_timeout, stopping=self.server.stopping)
         finally:

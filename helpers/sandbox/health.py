@@ -9,6 +9,7 @@ the record's new State / Reason / Description, which `describe_target_health` sh
 What one check observes, in this order (the reasons AWS reports, FACTS.md):
   1. no listener or rule forwards to the target group -> unused, Target.NotInUse (nothing sent)
   2. the instance is not running                     -> unused, Target.InvalidState (nothing sent)
+  then over the wire (wire.py):
   3. an SG or NACL drops the ALB's packets (the evaluator's ALB-to-target leg is blocked)
                                                      -> no answer within the timeout: Target.Timeout
   4. nothing listens on that instance port           -> connection refused: Target.FailedHealthChecks
@@ -21,14 +22,17 @@ from __future__ import annotations
 
 import http.client
 import logging
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from helpers import evaluator
 from helpers.sandbox import target_health as th
 from helpers.sandbox.moto_fixes import target_records
+from helpers.sandbox.wire import Dropped, Refused, sandbox_wire
 
 log = logging.getLogger("helpers.sandbox.health")
 
@@ -61,6 +65,7 @@ class _Check:
 class HealthChecker:
     def __init__(self, ctx) -> None:
         self.ctx = ctx
+        self.wire = sandbox_wire(ctx)  # how a check reaches a target
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pool: ThreadPoolExecutor | None = None
@@ -118,10 +123,8 @@ class HealthChecker:
         live: set[tuple] = set()
         with self._mutex:
             for tg in list(elbv2.target_groups.values()):
+                th.remove_drained(tg.targets, now)
                 for record in target_records(tg):
-                    if th.drained(record, now):
-                        del tg.targets[(record["Id"], record["Port"])]
-                        continue
                     if record["State"] == th.DRAINING:
                         continue  # draining targets are not checked
                     key = (tg.arn, record["Id"], record["Port"], record["RegisteredAt"])
@@ -140,7 +143,7 @@ class HealthChecker:
                         self._in_flight.add(key)
                         checks.append(_Check(
                             key=key, record=record, load_balancer_arn=load_balancer_arn,
-                            target_id=record["Id"], instance_id=instance.id, port=_health_check_port(tg, record),
+                            target_id=record["Id"], instance_id=instance.id, port=th.health_check_port(tg.health_check_port, record["Port"]),
                             path=tg.health_check_path or "/",
                             matcher=(getattr(tg, "matcher", None) or {}).get("HttpCode", "200"),
                             timeout=timescale.real(int(tg.health_check_timeout_seconds)),
@@ -173,18 +176,16 @@ class HealthChecker:
 
     def _observe(self, check: _Check, snapshot) -> th.CheckResult:
         """Send one health check; no locks held (network I/O and the evaluator)."""
-        from helpers.evaluator import evaluate_alb_to_target
-
-        leg = evaluate_alb_to_target(snapshot, check.load_balancer_arn, check.target_id, check.port)
-        if not leg.reachable:
-            # Dropped packets get no answer at all: the load balancer waits out the timeout.
-            self._stop.wait(check.timeout)
+        leg = evaluator.evaluate_alb_to_target(snapshot, check.load_balancer_arn, check.target_id, check.port)
+        http_timeout = max(check.timeout, MIN_REAL_HTTP_TIMEOUT)
+        # Dropped packets get no answer at all: the load balancer waits out the (scaled) timeout.
+        connection = self.wire.connect(check.instance_id, check.port, path_open=leg.reachable, timeout=http_timeout,
+                                       dropped_wait=check.timeout, cancel=self._stop)
+        if isinstance(connection, Dropped):
             return th.timed_out()
-        containers = self.ctx.components.get("containers")
-        endpoint = containers.endpoint(check.instance_id, check.port) if containers is not None else None
-        if endpoint is None:
+        if isinstance(connection, Refused):
             return th.connection_failed()  # nothing listens on that port: the host answers with a reset
-        return http_check(endpoint[0], endpoint[1], check.path, check.matcher, max(check.timeout, MIN_REAL_HTTP_TIMEOUT))
+        return http_check(connection.sock, check.path, check.matcher, http_timeout)
 
     @staticmethod
     def _apply(tg: Any, record: dict, result: th.CheckResult) -> None:
@@ -194,11 +195,15 @@ class HealthChecker:
                                       unhealthy_threshold=int(tg.unhealthy_threshold_count)))
 
 
-def http_check(host: str, port: int, path: str, matcher: str, timeout: float) -> th.CheckResult:
-    """One HTTP health check: GET `path`, and compare the status code with the Matcher."""
-    # The timeout bounds each step (connect, send, wait for the status line); the sandbox's
-    # containers answer at once, so in practice it bounds the whole check.
+def http_check(sock: socket.socket, path: str, matcher: str, timeout: float) -> th.CheckResult:
+    """One HTTP health check on a connected socket (closed afterwards): GET `path`, and compare the
+    status code with the Matcher."""
+    # The timeout bounds each step (send, wait for the status line); the sandbox's containers
+    # answer at once, so in practice it bounds the whole check.
+    host, port = sock.getpeername()[:2]  # for the Host header
+    sock.settimeout(timeout)
     connection = http.client.HTTPConnection(host, port, timeout=timeout)
+    connection.sock = sock
     try:
         connection.request("GET", path, headers={"User-Agent": USER_AGENT})
         status = connection.getresponse().status
@@ -209,11 +214,6 @@ def http_check(host: str, port: int, path: str, matcher: str, timeout: float) ->
     finally:
         connection.close()
     return th.passed() if th.matches(matcher, status) else th.code_mismatch(status)
-
-
-def _health_check_port(tg: Any, record: dict) -> int:
-    port = tg.health_check_port or "traffic-port"
-    return int(record["Port"]) if port == "traffic-port" else int(port)
 
 
 def _instance(ec2: Any, target_id: str):

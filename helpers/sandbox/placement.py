@@ -2,8 +2,8 @@
 which tasks a scale-in stops. Plain data in, plain data out (the scheduler feeds it from moto).
 
 Sources for the numbers:
-- Reserved host ports 22, 2375, 2376, 51678, 51679: the ECS agent's default `ECS_RESERVED_PORTS`
-  (agent README; moto registers the same set).
+- Reserved host ports 22, 2375, 2376, 51678-51680: `facts.RESERVED_HOST_PORTS` (ECS API
+  PortMapping; the agent README's default `ECS_RESERVED_PORTS`).
 - Dynamic host ports: the agent (>= 1.70) picks them itself, *the next free port after the last
   one it assigned*, wrapping around to the start of the range (amazon-ecs-agent
   `ecs-agent/utils/ephemeral_ports.go`, `getNumOfHostPorts`). Not random - so sandbox runs are
@@ -19,7 +19,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-RESERVED_PORTS = frozenset({22, 2375, 2376, 51678, 51679})
+from helpers.facts import RESERVED_HOST_PORTS as RESERVED_PORTS
+
 CPU_UNITS_PER_VCPU = 1024
 REGISTERED_MEMORY_RATIO = (7985, 8192)  # m4.large: registered / installed MiB (ECS guide)
 

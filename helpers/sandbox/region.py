@@ -1,11 +1,14 @@
 """The sandbox region: one process that hosts moto's API plus the behaviour AWS has and moto lacks.
 
     control plane   moto's server on a free loopback port (boto3/CLI talk to it unchanged)
-    moto_fixes      small corrections so moto answers as AWS does (see that module)
+    moto_fixes      small corrections so moto answers as AWS does, one module per service
     containers      real HTTP server processes, one per running task ("Tomcat on 8081")
     scheduler       the ECS agent and service scheduler: join instances, place tasks, pick host ports
-    health          the ELB health checker and the target state machine
+    health          the ELB health checker (the target state machine is target_health.py)
     dataplane       a SOCKS5 proxy that is "the internet", and the ALB emulation behind it
+
+moto and the components built on it are imported inside the methods that need them, on
+purpose: moto takes seconds to import, and the CLI imports this module just to read options.
 
 Threads share moto's in-memory models. `SandboxContext.lock` is held while moto serves a
 request and whenever a sandbox thread reads or changes moto's models directly; never hold it
@@ -22,10 +25,10 @@ from typing import Any, Callable
 from urllib.parse import parse_qs
 
 from helpers.backend import DEFAULT_REGION, SANDBOX_ACCOUNT_ID, Clients
+from helpers.facts import AGENT_HOST_PORT_RANGE as DEFAULT_HOST_PORT_RANGE  # the ECS agent's (Linux's) range
+from helpers.facts import PORT_MAX, PORT_MIN
 from helpers.sandbox.timescale import TimeScale
 
-# Linux's default net.ipv4.ip_local_port_range, which the ECS agent uses (FACTS.md).
-DEFAULT_HOST_PORT_RANGE = (32768, 60999)
 SNAPSHOT_USER_AGENT = "ecs-alb-lab-snapshot"
 
 log = logging.getLogger("helpers.sandbox")
@@ -41,8 +44,8 @@ class SandboxOptions:
 
     def __post_init__(self) -> None:
         low, high = self.host_port_range
-        if not (1 <= low <= high <= 65535):
-            raise ValueError(f"host port range must be within 1-65535 and low <= high, got {low}-{high}")
+        if not (PORT_MIN <= low <= high <= PORT_MAX):
+            raise ValueError(f"host port range must be within {PORT_MIN}-{PORT_MAX} and low <= high, got {low}-{high}")
         TimeScale(self.time_scale)  # validates
 
 

@@ -35,14 +35,18 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from helpers.sandbox import placement
+from moto.core.utils import utcnow
+from moto.ec2.models.instance_types import INSTANCE_TYPES
+from moto.ecs.models import Task
+
+from helpers.facts import ECS_SERVICE_LINKED_ROLE
+from helpers.sandbox import placement, target_health
 
 log = logging.getLogger("helpers.sandbox.scheduler")
 
 # What the ECS-optimized AMI reads from /etc/ecs/ecs.config (ECS guide, "Bootstrapping container instances").
 ECS_CLUSTER_SETTING = re.compile(r"\bECS_CLUSTER=[\"']?([A-Za-z0-9_-]{1,255})")
 DEFAULT_CLUSTER = "default"
-SERVICE_LINKED_ROLE = "AWSServiceRoleForECS"
 # The console keeps the 100 newest events; a repeated event is omitted "until either the cause is
 # resolved or six hours passes" (ECS guide, "Service event messages").
 MAX_EVENTS = 100
@@ -61,9 +65,7 @@ ESSENTIAL_CONTAINER_EXITED = "Essential container in task exited"
 
 
 def _now():
-    from moto.core.utils import utcnow  # moto's own clock for timestamps (naive UTC)
-
-    return utcnow()
+    return utcnow()  # moto's own clock for timestamps (naive UTC)
 
 
 # -- service event messages ------------------------------------------------------------------------
@@ -101,7 +103,7 @@ def registration_failed_message(service: str, target_group_arn: str, error: str)
 
 # The form "failed to register targets in (target-group ...) with (error ...)" is AWS's; the error
 # text AWS gives when AWSServiceRoleForECS is missing is unconfirmed - this one is ours.
-MISSING_ROLE_ERROR = (f"ECS could not register the targets: the service-linked role {SERVICE_LINKED_ROLE} "
+MISSING_ROLE_ERROR = (f"ECS could not register the targets: the service-linked role {ECS_SERVICE_LINKED_ROLE} "
                       "does not exist, so ECS may not call Elastic Load Balancing for this service")
 
 
@@ -345,7 +347,7 @@ class EcsScheduler:
             return
         for target_group_arn, port in run.targets:
             record = self._target_record(target_group_arn, run.instance_id, port)
-            if record is not None and record["State"] == "unhealthy":
+            if record is not None and record["State"] == target_health.UNHEALTHY:
                 reason = record.get("Description") or record.get("Reason") or "Health checks failed"
                 self._event(service, unhealthy_message(service.name, run.instance_id, port, target_group_arn, reason))
                 self._begin_stop(run, f"Task failed ELB health checks in (target-group {target_group_arn})",
@@ -398,11 +400,7 @@ class EcsScheduler:
         return ready
 
     def _still_draining(self, target_group_arn: str, instance_id: str, port: int, now: float) -> bool:
-        record = self._target_record(target_group_arn, instance_id, port)
-        if record is None or record.get("State") != "draining":
-            return False
-        until = record.get("DrainingUntil")
-        return until is None or now < until  # past the deadline counts as drained
+        return target_health.still_draining(self._target_record(target_group_arn, instance_id, port), now)
 
     def _finish_stops(self, tick: Tick) -> None:
         for run in tick.to_stop:
@@ -486,8 +484,6 @@ class EcsScheduler:
 
     def _create_task(self, ecs, service, definition, container_def: dict, needs: placement.TaskNeeds,
                      instance_id: str, dynamic_ports: list[int]) -> TaskRun:
-        from moto.ecs.models import Task
-
         agent = self._agents[instance_id]
         cluster = ecs.clusters[service.cluster_name]
         deployment_id = service.deployments[0]["id"] if service.deployments else ""
@@ -595,7 +591,7 @@ class EcsScheduler:
         if service.role_arn:
             return True
         try:
-            self.ctx.iam().get_role(SERVICE_LINKED_ROLE)
+            self.ctx.iam().get_role(ECS_SERVICE_LINKED_ROLE)
         except Exception:
             return False
         return True
@@ -633,7 +629,7 @@ class EcsScheduler:
                 return False
             for target_group_arn, port in wanted:
                 record = self._target_record(target_group_arn, run.instance_id, port)
-                if record is None or record.get("State") != "healthy":
+                if record is None or record["State"] != target_health.HEALTHY:
                     return False
         return True
 
@@ -716,8 +712,6 @@ def cluster_from_user_data(text: str) -> str | None:
 
 def instance_resources(instance_type: str) -> tuple[int, int]:
     """(CPU units, MiB) the agent registers for an instance type (see placement.registered_resources)."""
-    from moto.ec2.models.instance_types import INSTANCE_TYPES
-
     info = INSTANCE_TYPES.get(instance_type) or INSTANCE_TYPES["t3.small"]
     return placement.registered_resources(info["VCpuInfo"]["DefaultVCpus"], info["MemoryInfo"]["SizeInMiB"])
 

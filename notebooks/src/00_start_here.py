@@ -1,7 +1,9 @@
 # %% [markdown]
 # # 00 · Start here
 #
-# ⏱ about 10 minutes
+# Time: at least 15 minutes, plus the exercises (reading 6 min, running 13 s)
+#
+# Words you don't know: the [glossary](../docs/GLOSSARY.md). Stuck? The [cheat sheet](../docs/CHEATSHEET.md).
 #
 # Welcome! This course retraces one developer's puzzle, step by step, with real requests:
 #
@@ -15,6 +17,28 @@
 # - build the developer's stack once, send it a request, and see the whole path in one picture.
 #
 # You do not need an AWS account. Everything runs on this machine: no cost, nothing sent out.
+
+# %% [markdown]
+# ## 0. The parts, on one picture
+# If AWS is new to you, here is every part the course builds, where it sits, and what it does.
+# Each has an entry in the [glossary](../docs/GLOSSARY.md), with where to find it in the AWS console.
+#
+# - A **VPC** is your private network; it is cut into **subnets**, each in one **Availability
+#   Zone** (AZ). An **internet gateway** (IGW) is its door to the internet; a subnet with a route
+#   to it is *public*.
+# - **Security groups** (stateful) guard each network interface; **network ACLs** (stateless)
+#   guard each subnet's edge. Both decide which packets get through.
+# - The **Application Load Balancer** (ALB) accepts requests on its **listener** (port 80); a
+#   **listener rule** forwards them to a **target group**, a list of `instance:port` **targets**
+#   that the ALB health-checks.
+# - **ECS** runs the app: a **cluster** of **container instances** (EC2 machines with the ECS
+#   agent) runs **tasks** (copies of the app's container, listening on 8081); a **service** keeps
+#   the right number running and registers each one in the target group.
+
+# %%
+from helpers.parts_map import parts_map
+
+parts_map()
 
 # %% [markdown]
 # ## 1. Check the set-up
@@ -47,15 +71,16 @@ lab = Lab.start()
 #
 # | notebook | what you do | minutes |
 # |---|---|---|
-# | `01_listener` | the ALB's listener on 80; request `:80` and `:8081` and see why only one answers | 20 |
-# | `02_port_mapping` | host port 0: ECS picks a random host port per task; a static 8081 and its limits | 25 |
-# | `03_alb_to_ecs` | ECS registers `instance:port` targets; health checks; round robin; scaling in | 25 |
-# | `04_inbound_dynamic_ports` | listener -> target group -> random ports; break the hosts' security group, fix it | 25 |
-# | `05_network_acls` | the "rule 100 allow all" NACL; first match wins; stateless return traffic; a 504 | 30 |
-# | `06_hardening` | SG-to-SG rules, hosts in private subnets, the ECS service-linked role; the audit | 30 |
-# | `07_troubleshooting` | capstone: a broken stack; diagnose with `explain`, fix, self-check | 30 |
+# | `01_listener` | the ALB's listener on 80; request `:80` and `:8081` and see why only one answers | at least 15 |
+# | `02_port_mapping` | host port 0: ECS picks a random host port per task; a static 8081 and its limits | at least 20 |
+# | `03_alb_to_ecs` | ECS registers `instance:port` targets; health checks; round robin; scaling in | at least 15 |
+# | `04_inbound_dynamic_ports` | listener -> target group -> random ports; break the hosts' security group, fix it | at least 15 |
+# | `05_network_acls` | the "rule 100 allow all" NACL; first match wins; stateless return traffic; a 504 | at least 20 |
+# | `06_hardening` | SG-to-SG rules, hosts in private subnets, the ECS service-linked role; the audit | at least 15 |
+# | `07_troubleshooting` | capstone: a broken stack; diagnose with `explain`, fix, self-check | at least 15 |
 #
-# The minutes are estimates for a first-time learner, reading and doing the exercises.
+# The minutes are measured: reading, running the cells, and a few minutes for questions. Add your
+# own time for the exercises - try each one before you open its answer.
 #
 # ## 4. The whole path, once
 # Build the developer's stack (about ten AWS API calls; the sandbox starts three Tomcat tasks

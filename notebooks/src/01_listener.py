@@ -1,7 +1,9 @@
 # %% [markdown]
 # # 01 · The listener: why `:80` answers and `:8081` does not
 #
-# ⏱ about 20 minutes · needs: `00_start_here`
+# Time: at least 15 minutes, plus the exercises (reading 5 min, running 20 s) · needs: `00_start_here`
+#
+# Words you don't know: the [glossary](../docs/GLOSSARY.md). Stuck? The [cheat sheet](../docs/CHEATSHEET.md).
 #
 # A developer deployed a Tomcat app on Amazon ECS behind an Application Load Balancer (ALB). The
 # app listens on port **8081** inside its container, so they opened `http://<ALB DNS>:8081/` -
@@ -97,7 +99,7 @@ works.picture()
 #
 # Before you run the request below: will `:8081` answer now?
 
-# %% solution
+# %% jupyter={"source_hidden": true} tags=["solution"]
 ### BEGIN SOLUTION
 listener_8081 = lab.clients.elbv2.create_listener(
     LoadBalancerArn=stack.alb_arn, Protocol="HTTP", Port=8081,
@@ -117,7 +119,7 @@ print(lab.explain(f"http://{alb}:8081/").blockers())
 # Authorize inbound tcp 8081 from `0.0.0.0/0` on the ALB's security group (`stack.alb_sg_id`)
 # with `lab.clients.ec2.authorize_security_group_ingress`.
 
-# %% solution
+# %% jupyter={"source_hidden": true} tags=["solution"]
 ### BEGIN SOLUTION
 rule_8081 = lab.clients.ec2.authorize_security_group_ingress(
     GroupId=stack.alb_sg_id,
@@ -139,13 +141,7 @@ listener_on_8081(lab, stack)
 # again - the stack goes back to the way the source describes it.
 
 # %%
-for listener in lab.clients.elbv2.describe_listeners(LoadBalancerArn=stack.alb_arn)["Listeners"]:
-    if listener["Port"] == 8081:
-        lab.clients.elbv2.delete_listener(ListenerArn=listener["ListenerArn"])
-alb_group = lab.clients.ec2.describe_security_groups(GroupIds=[stack.alb_sg_id])["SecurityGroups"][0]
-rules_8081 = [rule for rule in alb_group["IpPermissions"] if rule.get("FromPort") == 8081]
-if rules_8081:
-    lab.clients.ec2.revoke_security_group_ingress(GroupId=stack.alb_sg_id, IpPermissions=rules_8081)
+print(lab.close_port(stack, 8081))  # delete_listener + revoke_security_group_ingress, for port 8081
 print(listeners_table(lab.clients, stack.alb_arn))
 print(security_group_table(lab.clients, stack.alb_sg_id))
 

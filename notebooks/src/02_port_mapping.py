@@ -1,7 +1,9 @@
 # %% [markdown]
 # # 02 · Port mapping: host port 0 and the ports ECS picks
 #
-# ⏱ about 30 minutes · needs: `01_listener`
+# Time: at least 20 minutes, plus the exercises (reading 10 min, running 21 s) · needs: `01_listener`
+#
+# Words you don't know: the [glossary](../docs/GLOSSARY.md). Stuck? The [cheat sheet](../docs/CHEATSHEET.md).
 #
 # In `01_listener` the ALB answered on port 80 and reached each task on some *host port* that
 # nobody typed in. This notebook looks at where those ports come from. The task definition says
@@ -85,7 +87,8 @@ print(network_bindings_table(lab.clients, stack.cluster_name, stack.service_name
 # - Every port comes from the **ephemeral range**. The ECS agent on each instance takes the
 #   range the Linux kernel uses for outgoing connections (`/proc/sys/net/ipv4/ip_local_port_range`,
 #   **32768-60999** by default) and gives each new task a port from it that is free on that
-#   instance. (Ports 22, 2375, 2376, 51678 and 51679 are reserved and never handed out.)
+#   instance. (Ports 22, 2375, 2376 and 51678-51680 are reserved and never handed out: the ECS
+#   API reference, `PortMapping`.)
 # - **On one instance, never the same port twice**: a port can be bound only once per host.
 #   The two tasks that share an instance got two different ports.
 # - **On different instances, the same number is fine**: they are different machines with
@@ -94,7 +97,8 @@ print(network_bindings_table(lab.clients, stack.cluster_name, stack.service_name
 #   port leads to it.
 #
 # The numbers are not something to remember or to configure anywhere. When a task is replaced,
-# the new one gets another port. Section 3 of the source (the next notebook) is about how the
+# the new one gets whatever port is free at that moment - maybe another one, maybe the one just
+# freed. Section 3 of the source (the next notebook) is about how the
 # ALB keeps up anyway.
 #
 # ## Exercise 1 - read the host ports yourself
@@ -103,7 +107,7 @@ print(network_bindings_table(lab.clients, stack.cluster_name, stack.service_name
 # ARNs, then `lab.clients.ecs.describe_tasks(cluster=..., tasks=...)`; each task has
 # `containers`, each container `networkBindings`, each binding a `hostPort`.
 
-# %% solution
+# %% jupyter={"source_hidden": true} tags=["solution"]
 ### BEGIN SOLUTION: collect every running task's hostPort from describe_tasks
 task_arns = lab.clients.ecs.list_tasks(cluster=stack.cluster_name, serviceName=stack.service_name)["taskArns"]
 described = lab.clients.ecs.describe_tasks(cluster=stack.cluster_name, tasks=task_arns)
@@ -121,8 +125,9 @@ host_ports_found(lab, stack, host_ports)
 # %% [markdown]
 # ## The hosts' security group
 # Which of these ports can anyone reach? The instances' security group says. It admits the
-# **whole dynamic range only from the ALB's security group** (the source's section 6-1), and -
-# because the author had opened it before adding the ALB - the app's port **8081 from anywhere**:
+# **whole dynamic range only from the ALB's security group** (the source's section 6-1), and the
+# app's port **8081 from anywhere**. (The post does not say how that rule got there; our guess,
+# for this course's story, is that it was opened for testing before the ALB existed.)
 
 # %%
 print(security_group_table(lab.clients, stack.host_sg_id))
@@ -177,7 +182,7 @@ for host, instance_id, public_dns, private_ip in lab.instances(static).rows:
 # (`static.instance_ids[0]`). Read it with `lab.clients.ec2.describe_instances(InstanceIds=[...])`:
 # the answer holds `Reservations`, each with `Instances`, each with a `PublicDnsName`.
 
-# %% solution
+# %% jupyter={"source_hidden": true} tags=["solution"]
 ### BEGIN SOLUTION: the public DNS name of static.instance_ids[0]
 reservations = lab.clients.ec2.describe_instances(InstanceIds=[static.instance_ids[0]])["Reservations"]
 static_dns = reservations[0]["Instances"][0]["PublicDnsName"]
@@ -248,8 +253,9 @@ print(lab.explain(f"http://{dynamic_dns}:8081/").outcome_line())
 # security notebooks come back to it).
 #
 # ## Try it yourself
-# Send requests to the static stack's first instance on any port: 8081 answers, the ALB's 80
-# does not exist there, a port in the dynamic range is dropped. (The widget needs a running
+# Send requests to the static stack's first instance on any port: 8081 answers; 80 (the ALB's
+# listener port, not the instance's) and a port in the dynamic range are dropped by the
+# instance's security group, whose only rule open to the internet is 8081. (The widget needs a running
 # kernel.)
 
 # %%

@@ -1,7 +1,9 @@
 # %% [markdown]
 # # 03 · From the ALB to the tasks: targets that register themselves
 #
-# ⏱ about 30 minutes · needs: `02_port_mapping`
+# Time: at least 15 minutes, plus the exercises (reading 7 min, running 11 s) · needs: `02_port_mapping`
+#
+# Words you don't know: the [glossary](../docs/GLOSSARY.md). Stuck? The [cheat sheet](../docs/CHEATSHEET.md).
 #
 # `02_port_mapping` showed that every task gets a host port nobody chose. So how does the ALB,
 # listening on port 80, know where to send a request? The answer is the source's section 3:
@@ -105,7 +107,9 @@ print(lab.targets(stack))
 print(lab.requests(f"http://{stack.alb_dns_name}/", 30, timeout=10))
 
 # %% [markdown]
-# Ten each. This is the source's section 4 in action: client -> ALB:80 -> one instance's host
+# An even split: ten each here, because the sandbox plays a single ALB node. A real ALB has a node
+# in each Availability Zone, each taking turns on its own, so on AWS the split is roughly even,
+# not exact. This is the source's section 4 in action: client -> ALB:80 -> one instance's host
 # port -> the container's 8081. The client only ever used the ALB's name and port 80. (The
 # order of the answers is not shown: it depends on where the rotation stood, and says nothing.)
 #
@@ -129,7 +133,7 @@ path.picture()
 # `lab.clients.elbv2.modify_target_group_attributes(TargetGroupArn=..., Attributes=[...])`
 # (each attribute is a `{"Key": ..., "Value": ...}` with a *string* value).
 
-# %% solution
+# %% jupyter={"source_hidden": true} tags=["solution"]
 ### BEGIN SOLUTION: set deregistration_delay.timeout_seconds to "30"
 modified = lab.clients.elbv2.modify_target_group_attributes(
     TargetGroupArn=stack.target_group_arn,
@@ -145,7 +149,7 @@ print("deregistration delay:", {a["Key"]: a["Value"] for a in attributes}["dereg
 # ## Exercise 2 - scale in to one task
 # Set the service's desired count to **1** with `lab.clients.ecs.update_service`.
 
-# %% solution
+# %% jupyter={"source_hidden": true} tags=["solution"]
 ### BEGIN SOLUTION: scale the service to 1 task
 scale_in = lab.clients.ecs.update_service(cluster=stack.cluster_name, service=stack.service_name, desiredCount=1)
 ### END SOLUTION

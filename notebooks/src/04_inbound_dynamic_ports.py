@@ -1,7 +1,9 @@
 # %% [markdown]
 # # 04 · Letting the ALB in: inbound rules for dynamic host ports
 #
-# ⏱ about 30 minutes · needs: `03_alb_to_ecs`
+# Time: at least 15 minutes, plus the exercises (reading 8 min, running 15 s) · needs: `03_alb_to_ecs`
+#
+# Words you don't know: the [glossary](../docs/GLOSSARY.md). Stuck? The [cheat sheet](../docs/CHEATSHEET.md).
 #
 # The ALB reaches each task on a host port ECS picked from a wide range. The hosts' security
 # group has to let those packets in - but *which* ports, and from *whom*? This notebook walks the
@@ -56,6 +58,15 @@ print(lab.targets(stack))
 # ## 5-3 · Dynamic port mapping: how those ports came to be
 # Each target's port is the host port ECS gave a task (`hostPort: 0`), which leads to the
 # container's 8081. ECS told the target group about each one when the task started.
+#
+# > **The post says** that with dynamic port mapping no inbound rule for the host ports is
+# > needed. **AWS says otherwise**: the ECS API reference for `LoadBalancer` states that the
+# > container instance's security group must allow ingress on the host port, and the dynamic
+# > ports are host ports like any other. The ALB guide's advice is a rule on the hosts' group
+# > whose source is the load balancer's security group - which is what this stack has, and what
+# > you will break and repair below.
+# > ([ECS API: LoadBalancer](https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_LoadBalancer.html),
+# > [ALB guide: security groups](https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-update-security-groups.html))
 
 # %%
 print(network_bindings_table(lab.clients, stack.cluster_name, stack.service_name))
@@ -144,11 +155,12 @@ blocked.picture()
 # `0.0.0.0/0`. Use `lab.clients.ec2.authorize_security_group_ingress`.
 #
 # Why that range? The agent takes host ports from Linux's ephemeral range, 32768-60999 by
-# default; 32768-65535 is the range the ECS documentation and most templates open, which also
-# covers older kernels (up to 61000) and a raised upper limit. If you change the agent's range
+# default. The ECS guide shows 32768-61000 only as an example; 32768-65535 is what most templates
+# open (common practice, not an AWS rule), and it also covers older kernels (up to 61000) and a
+# raised upper limit. If you change the agent's range
 # (`ECS_DYNAMIC_HOST_PORT_RANGE`), change this rule with it.
 
-# %% solution
+# %% jupyter={"source_hidden": true} tags=["solution"]
 ### BEGIN SOLUTION: admit tcp 32768-65535 from the ALB's security group
 opened = lab.clients.ec2.authorize_security_group_ingress(GroupId=stack.host_sg_id, IpPermissions=[{
     "IpProtocol": "tcp", "FromPort": 32768, "ToPort": 65535,

@@ -1,7 +1,9 @@
 # %% [markdown]
 # # 05 · Network ACLs: the subnet's own firewall
 #
-# ⏱ about 35 minutes · needs: `01_listener` (and ideally `03`-`04`)
+# Time: at least 20 minutes, plus the exercises (reading 11 min, running 21 s) · needs: `01_listener` (and ideally `03`-`04`)
+#
+# Words you don't know: the [glossary](../docs/GLOSSARY.md). Stuck? The [cheat sheet](../docs/CHEATSHEET.md).
 #
 # In the source post the developer also looked at the **network ACL** (NACL) of their VPC and
 # found a single inbound rule: number 100, *all traffic*, source `0.0.0.0/0` - followed by a
@@ -24,10 +26,10 @@ from botocore.exceptions import ClientError
 
 from helpers.course import Lab
 from helpers.lab_extras import answered_line, picture_png
-from helpers.nacl_tools import (
-    acl_subnets_line, client_error_line, dead_rules, default_acl_id, delete_entries, subnet_acl_id, subnet_cidrs,
-    blockers_summary, sorted_blockers, wait_for_unhealthy_event, what_if,
-)
+from helpers.nacl_tools import acl_subnets_line, blockers_summary, client_error_line, dead_rules, sorted_blockers, what_if
+from helpers.resources.ecs import wait_for_unhealthy_event
+from helpers.resources.network_acls import default_acl_id, delete_entries, subnet_acl_id
+from helpers.resources.subnets import subnet_cidrs
 from helpers.tables import network_acl_table
 from helpers.waiters import WaitTimeout, wait_for_service
 
@@ -104,7 +106,8 @@ print(blockers_summary(at_90))
 # Now it bites - and too hard. `0.0.0.0/0` includes the ALB's own addresses, so the ALB's
 # connections to the hosts' dynamic ports would be denied (the first blockers above). And because
 # this default NACL also guards the ALB's subnets, the hosts' *replies* would be denied as well:
-# they go back to the ALB's own source ports, and those fall in 32768-65535 too. `explain` finds
+# they go back to the ALB's own source ports, which can be anywhere in 1024-65535 - so many of
+# them fall in 32768-65535 too. `explain` finds
 # the same rule in the way at every crossing, which is why it lists so many blockers.
 # Same rule, other number, other outcome: **order is the whole meaning of a NACL.**
 #
@@ -145,14 +148,14 @@ print(network_acl_table(lab.clients, default_acl))
 #    `describe_network_acls(Filters=[{"Name": "association.subnet-id", "Values": [subnet_id]}])`
 #    and call `replace_network_acl_association(AssociationId=..., NetworkAclId=...)`.
 #
-# (`helpers.nacl_tools` has `create_acl` and `associate` that do steps 1 and 4 with tags, if
+# (`helpers.resources.network_acls` has `create_acl` and `associate` that do steps 1 and 4 with tags, if
 # you would rather focus on the rules.)
 
-# %% solution
+# %% jupyter={"source_hidden": true} tags=["solution"]
 ### BEGIN SOLUTION
-from helpers.nacl_tools import associate, create_acl
+from helpers.resources.network_acls import associate, create_acl
 
-hosts_acl = create_acl(lab.clients, stack, "nb05-hosts-acl")
+hosts_acl = create_acl(lab.clients, stack.vpc_id, "nb05-hosts-acl", stack.spec.name)
 alb_cidrs = subnet_cidrs(lab.clients, stack.public_subnet_ids)
 for number, cidr in zip((100, 110), alb_cidrs):
     lab.clients.ec2.create_network_acl_entry(NetworkAclId=hosts_acl, RuleNumber=number, Egress=False, Protocol="6",
@@ -233,7 +236,7 @@ print(wait_for_unhealthy_event(lab.clients, stack))
 # Add the outbound rules again: allow tcp 1024-65535 to each ALB subnet on the hosts' NACL
 # (`hosts_acl_id`). Then the cell after waits for the targets to turn healthy.
 
-# %% solution
+# %% jupyter={"source_hidden": true} tags=["solution"]
 ### BEGIN SOLUTION
 for number, cidr in zip((100, 110), subnet_cidrs(lab.clients, stack.public_subnet_ids)):
     lab.clients.ec2.create_network_acl_entry(NetworkAclId=hosts_acl_id, RuleNumber=number, Egress=True, Protocol="6",

@@ -1,7 +1,9 @@
 # %% [markdown]
 # # 06 · Hardening: only the ALB may reach the tasks
 #
-# ⏱ about 40 minutes · needs: `05_network_acls`
+# Time: at least 15 minutes, plus the exercises (reading 8 min, running 28 s) · needs: `05_network_acls`
+#
+# Words you don't know: the [glossary](../docs/GLOSSARY.md). Stuck? The [cheat sheet](../docs/CHEATSHEET.md).
 #
 # The source post ends with three pieces of advice for running dynamic host ports safely:
 #
@@ -26,8 +28,10 @@
 # %%
 from helpers.course import Interactive, Lab
 from helpers.hardening import harden
-from helpers.lab_extras import answered_line, audit_text, direct_task_url, hosts_table, picture_png, revoke_group_rule
+from helpers.lab_extras import answered_line, audit_text, hosts_table, picture_png
 from helpers.nacl_tools import outcome_words, sorted_blockers
+from helpers.resources.ecs import direct_task_url
+from helpers.resources.security_groups import revoke_group_rule
 from helpers.tables import network_acl_table, security_group_table
 
 lab = Lab.start()
@@ -36,8 +40,8 @@ lab = Lab.start()
 # ## The author's stack, audited
 # First the stack as the source describes it: the ECS hosts in **public** subnets with public IPs,
 # the default NACL (rule 100, all traffic), and a host security group that - besides the dynamic
-# host ports from the ALB - still admits **8081 from anywhere**, opened for the app before the ALB
-# existed.
+# host ports from the ALB - still admits **8081 from anywhere**. (Why it is there is our story,
+# not the post's: a rule opened for the app before the ALB existed, and never closed.)
 
 # %%
 stack = lab.build("nb06")
@@ -103,7 +107,7 @@ print(lab.request(direct, timeout=5.0))
 # A group as the source means "any network interface that carries that group" - here, the ALB's
 # nodes, whatever addresses they get. No CIDR to keep up to date.
 
-# %% solution
+# %% jupyter={"source_hidden": true} tags=["solution"]
 ### BEGIN SOLUTION
 ec2 = lab.clients.ec2
 ec2.authorize_security_group_ingress(GroupId=stack.host_sg_id, IpPermissions=[
@@ -173,7 +177,14 @@ print(network_acl_table(lab.clients, lab.snapshot().nacl_by_subnet[stack.private
 # Who registers each new task - `instance:host port` - in the target group? Not you, not the
 # task: **ECS** does, with the **service-linked role** `AWSServiceRoleForECS`. AWS creates it in
 # your account the first time you create a cluster (the sandbox does the same). Without it, ECS
-# may not call Elastic Load Balancing, and tasks run but never receive traffic.
+# may not call Elastic Load Balancing on your behalf: on AWS, `CreateService` with a load
+# balancer then fails with `InvalidParameterException: Unable to assume the service linked role.
+# Please verify that the ECS service linked role exists.`
+#
+# > **The post says** the role lets ECS register *target groups*. **AWS does** something
+# > narrower: the target group is yours; the role lets ECS register and deregister *targets*
+# > (`instance:host port`) in it (`elasticloadbalancing:RegisterTargets` / `DeregisterTargets`,
+# > below). ([ECS guide: service-linked roles](https://docs.aws.amazon.com/AmazonECS/latest/developerguide/using-service-linked-roles.html))
 
 # %%
 iam = lab.clients.iam

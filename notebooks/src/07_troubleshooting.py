@@ -1,7 +1,9 @@
 # %% [markdown]
 # # 07 · Capstone: troubleshoot a broken stack
 #
-# ⏱ about 45 minutes · needs: `01`-`06`
+# Time: at least 15 minutes, plus the exercises (reading 5 min, running 27 s) · needs: `01`-`06`
+#
+# Words you don't know: the [glossary](../docs/GLOSSARY.md). Stuck? The [cheat sheet](../docs/CHEATSHEET.md).
 #
 # Monday morning. Last week the stack was hardened exactly as in `06_hardening`: hosts in
 # private subnets, tight NACLs, the hosts' security group open only to the ALB. Over the weekend
@@ -20,11 +22,12 @@
 # Learners should not open it before they are done.
 
 # %%
-from helpers.course import Interactive, Lab
+from helpers.course import Lab
 from helpers.faults import break_stack
 from helpers.hardening import harden
 from helpers.lab_extras import answered_line, audit_text, picture_png
-from helpers.nacl_tools import blocker_digest, wait_for_unhealthy_event
+from helpers.nacl_tools import blocker_digest
+from helpers.resources.ecs import wait_for_unhealthy_event
 from helpers.selfcheck.nb07 import stack_works
 from helpers.tables import network_acl_table, security_group_table
 from helpers.waiters import WaitTimeout, wait_for_service, wait_until
@@ -68,7 +71,7 @@ print(f"service {service['serviceName']}: desired {service['desiredCount']}, run
 # The stack was built for **3** tasks (`stack.spec.desired_count`). Set the service's desired
 # count back with `lab.clients.ecs.update_service(cluster=..., service=..., desiredCount=...)`.
 
-# %% solution
+# %% jupyter={"source_hidden": true} tags=["solution"]
 ### BEGIN SOLUTION
 scaled = lab.clients.ecs.update_service(cluster=stack.cluster_name, service=stack.service_name,
                                         desiredCount=stack.spec.desired_count)
@@ -120,9 +123,9 @@ print(network_acl_table(lab.clients, hosts_acl, egress=True))
 # Make the hosts' SG (`stack.host_sg_id`) admit what the ALB really sends - tcp 32768-65535 from
 # the ALB's SG (`stack.alb_sg_id`) - and remove the rule that does not help.
 
-# %% solution
+# %% jupyter={"source_hidden": true} tags=["solution"]
 ### BEGIN SOLUTION
-from helpers.lab_extras import revoke_group_rule
+from helpers.resources.security_groups import revoke_group_rule
 
 sg_added = lab.clients.ec2.authorize_security_group_ingress(GroupId=stack.host_sg_id, IpPermissions=[
     {"IpProtocol": "tcp", "FromPort": 32768, "ToPort": 65535, "UserIdGroupPairs": [{"GroupId": stack.alb_sg_id}]}])
@@ -134,7 +137,7 @@ sg_removed = revoke_group_rule(lab.clients, stack.host_sg_id, (8081, 8081), stac
 # Give the hosts' NACL (`hosts_acl`) its outbound return rules back: allow tcp 1024-65535 to each
 # of the ALB's subnets (`10.0.1.0/24`, `10.0.2.0/24`).
 
-# %% solution
+# %% jupyter={"source_hidden": true} tags=["solution"]
 ### BEGIN SOLUTION
 for number, cidr in ((100, "10.0.1.0/24"), (110, "10.0.2.0/24")):
     lab.clients.ec2.create_network_acl_entry(NetworkAclId=hosts_acl, RuleNumber=number, Egress=True, Protocol="6",
@@ -170,16 +173,7 @@ print(answered_line(lab, alb_url, n=12))
 # running kernel. Leave it at **3** when you are done.)
 
 # %%
-from helpers.widgets import ServiceScaler, ServiceScalerView
-
-
-def scale(count: int) -> str:
-    lab.clients.ecs.update_service(cluster=stack.cluster_name, service=stack.service_name, desiredCount=count)
-    return f"desired count {count}: watch lab.targets(stack) and lab.request(...)"
-
-
-scaler = ServiceScaler(scale, desired=stack.spec.desired_count, maximum=6)
-Interactive(ServiceScalerView(scaler), f"[widget] scale the service; now: desired count {scaler.desired}")
+lab.service_scaler(stack)  # a slider; on release: ecs.update_service(..., desiredCount=N)
 
 # %% [markdown]
 # ## What you found
@@ -187,8 +181,8 @@ Interactive(ServiceScalerView(scaler), f"[widget] scale the service; now: desire
 #
 # | fault | symptom | lesson |
 # |---|---|---|
-# | the service scaled to 0 | **503** from the ALB, no targets | `04`: ECS registers a target per running task |
-# | host SG open on 8081 (the container port) instead of the host ports | health checks `Request timed out`, **504** | `02`-`03`: the ALB connects to the task's **host** port |
+# | the service scaled to 0 | **503** from the ALB, no targets | `03`: ECS registers a target per running task |
+# | host SG open on 8081 (the container port) instead of the host ports | health checks `Request timed out`, **504** | `04`: the ALB connects to the task's **host** port |
 # | the hosts' NACL without outbound return rules | the same **504** | `05`: NACLs are stateless; replies go to 1024-65535 |
 #
 # The second and third hide behind the first, and behind each other: fix only one and the

@@ -1,0 +1,88 @@
+"""AWS constants the course relies on, each with where it comes from.
+
+One place for every number AWS defines and the course uses: the sandbox, the evaluator, the audit,
+the hardened stack and the notebooks read them from here. The sources are AWS's API references and
+user guides (and the botocore service models installed with boto3); `FACTS.md` beside the repo
+keeps the longer notes.
+"""
+
+from __future__ import annotations
+
+# --- Ports -----------------------------------------------------------------------------------
+# A TCP port is 1-65535 (EC2 API IpPermission / CreateNetworkAclEntry PortRange; ELBv2 CreateListener).
+PORT_MIN, PORT_MAX = 1, 65535
+ALL_PORTS = (0, 65535)  # "all ports" as the evaluator's intervals see it (protocol -1 rules)
+
+# The ECS agent picks a dynamic host port from the kernel's ip_local_port_range; Linux's default is
+# 32768-60999 (ECS API PortMapping; ECS agent README, ECS_DYNAMIC_HOST_PORT_RANGE).
+AGENT_HOST_PORT_RANGE = (32768, 60999)
+# What the course opens from the ALB's SG: common practice, wider than the agent's range. The ECS
+# guide gives 32768-61000 only as an example; 32768-65535 is what most guides use.
+DYNAMIC_HOST_PORTS = (32768, 65535)
+# Host ports the ECS agent never hands out by default (ECS API PortMapping: 22, 2375, 2376 and
+# 51678-51680).
+RESERVED_HOST_PORTS = frozenset({22, 2375, 2376, 51678, 51679, 51680})
+
+# ELB and NAT remap source ports into 1024-65535, so return traffic through a stateless NACL needs
+# that whole range open (VPC guide "Network ACLs", ephemeral ports).
+RETURN_PORTS = (1024, 65535)
+
+# The course's container listens here ("Tomcat on 8081", the source post's task definition).
+CONTAINER_PORT = 8081
+
+# The port an HTTPS client calls: the ECS agent reaches the ECS API and the image registry on it
+# (ECS guide "Amazon ECS interface VPC endpoints": the agent's endpoints are HTTPS).
+HTTPS_PORT = 443
+
+# --- Network ACLs ----------------------------------------------------------------------------
+# Rule numbers 1-32766; the unchangeable `*` rule that denies the rest is shown as 32767
+# (EC2 API CreateNetworkAclEntry RuleNumber; DescribeNetworkAcls).
+NACL_RULE_MIN, NACL_RULE_MAX = 1, 32766
+NACL_STAR_RULE = 32767
+# AWS advises numbering rules in steps (e.g. 10 or 100) so a rule can be slipped in later
+# (VPC guide "Network ACL rules").
+NACL_RULE_STEP = 10
+
+# --- Addresses -------------------------------------------------------------------------------
+# The learner's laptop "on the internet": an address from TEST-NET-3 (RFC 5737), reserved for
+# documentation, so it can never be anybody's real address.
+INTERNET_CLIENT_IP = "203.0.113.10"
+# Every IPv4 address: the destination of a default route and the source "anywhere" of a rule
+# (VPC guide "Route tables", "Security group rules").
+ANYWHERE = "0.0.0.0/0"
+
+# --- ELB target groups -----------------------------------------------------------------------
+# Health checks over HTTP: timeout 6 s (HTTPS 10 s) in the current ELBv2 API model
+# (CreateTargetGroup HealthCheckTimeoutSeconds; older guide text says 5 s).
+HEALTH_CHECK_TIMEOUT_DEFAULTS = {"HTTP": 6, "HTTPS": 10}
+# Deregistration delay: 0-3600 s, default 300 (ALB guide "Target groups", deregistration_delay).
+DEFAULT_DEREGISTRATION_DELAY = 300
+DEREGISTRATION_DELAY_MAX = 3600
+# The ALB gives up on a target that does not accept within 10 s (ALB guide "Troubleshoot": 504).
+ALB_CONNECT_TIMEOUT = 10
+# Load balancer attribute idle_timeout.timeout_seconds, default 60 (ALB guide "Load balancers").
+ALB_DEFAULT_IDLE_TIMEOUT = 60
+
+# --- ECS service-linked role -----------------------------------------------------------------
+# (ECS guide "Using service-linked roles for Amazon ECS")
+ECS_SERVICE_PRINCIPAL = "ecs.amazonaws.com"
+ECS_SERVICE_LINKED_ROLE = "AWSServiceRoleForECS"
+ECS_SERVICE_ROLE_POLICY_ARN = "arn:aws:iam::aws:policy/aws-service-role/AmazonECSServiceRolePolicy"
+# The managed policy an EC2 container instance's role needs to join a cluster (ECS guide
+# "Amazon ECS container instance IAM role").
+ECS_INSTANCE_POLICY_ARN = "arn:aws:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role"
+
+
+def check_port(port: object, what: str = "port") -> int:
+    """`port` as an int, or a ValueError that names the constraint."""
+    if isinstance(port, bool) or not isinstance(port, int) or not PORT_MIN <= port <= PORT_MAX:
+        raise ValueError(f"{what} must be a whole number from {PORT_MIN} to {PORT_MAX}, not {port!r}")
+    return port
+
+
+def check_rule_number(number: object) -> int:
+    """A NACL rule number as an int, or a ValueError that names the constraint."""
+    if isinstance(number, bool) or not isinstance(number, int) or not NACL_RULE_MIN <= number <= NACL_RULE_MAX:
+        raise ValueError(f"a network ACL rule number must be from {NACL_RULE_MIN} to {NACL_RULE_MAX} "
+                         f"(the `*` rule, {NACL_STAR_RULE}, cannot be changed), not {number!r}")
+    return number
