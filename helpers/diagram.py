@@ -322,7 +322,7 @@ class _StableNames:
         names |= {i.id: "instance " + (i.name or i.id) for i in snap.instance_by_id.values()}
         names |= {lb.arn: "alb " + lb.name for lb in snap.lb_by_arn.values()}
         names |= {tg.arn: "tg " + tg.name for tg in snap.tg_by_arn.values()}
-        names |= {l.arn: f"listener {l.port:05d}" for l in snap.listener_by_arn.values()}
+        names |= {listener.arn: f"listener {listener.port:05d}" for listener in snap.listener_by_arn.values()}
         for subnet_id, acl in snap.nacl_by_subnet.items():  # a NACL by its first subnet's CIDR
             cidr = snap.subnet_by_id[subnet_id].cidr if subnet_id in snap.subnet_by_id else subnet_id
             names[acl.id] = min(names.get(acl.id, "nacl " + cidr), "nacl " + cidr)

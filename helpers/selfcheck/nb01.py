@@ -15,8 +15,9 @@ def listener_on_8081(lab, stack) -> Report:
     """Exercise 1 and 2: a listener on 8081 forwarding to the service's target group, and the
     ALB's security group admitting tcp 8081 from anywhere - then a real request answers."""
     listeners = lab.clients.elbv2.describe_listeners(LoadBalancerArn=stack.alb_arn)["Listeners"]
-    on_8081 = [l for l in listeners if l["Port"] == 8081]
-    forwards = any(a.get("TargetGroupArn") == stack.target_group_arn for l in on_8081 for a in l["DefaultActions"])
+    on_8081 = [listener for listener in listeners if listener["Port"] == 8081]
+    forwards = any(action.get("TargetGroupArn") == stack.target_group_arn
+                   for listener in on_8081 for action in listener["DefaultActions"])
     group = lab.clients.ec2.describe_security_groups(GroupIds=[stack.alb_sg_id])["SecurityGroups"][0]
     outcome = lab.request(f"http://{stack.alb_dns_name}:8081/")
     results: list[CheckResult] = [
