@@ -297,12 +297,20 @@ class _Draft:
     label: str
     hops: list[Hop] = field(default_factory=list)
     codes: list[str] = field(default_factory=list)
+    blockers: list[Explanation] = field(default_factory=list)
     reached: bool = False
     dashed: bool = False
 
     @property
     def blocked(self) -> bool:
         return bool(self.codes) or any(not h.allowed for h in self.hops)
+
+
+def _blocker_label(e: Explanation) -> str:
+    """A blocker on an edge, from its fields: the code, and whose setting it is ("the target's
+    network ACL, return"). No id and no port: the label reads the same on every run."""
+    where = ", ".join(part for part in (e.role, "return" if e.direction == "return" else "") if part)
+    return f"{e.code}\n({where})" if where else e.code
 
 
 class _StableNames:
@@ -480,7 +488,9 @@ class _Builder:
         """Give every explanation an edge of this lane, then mark what the flow reaches.
         Returns whether the flow gets through the whole lane."""
         for exp in explanations:
-            self._home(lane, exp).codes.append(exp.code)
+            home = self._home(lane, exp)
+            home.codes.append(exp.code)
+            home.blockers.append(exp)
         is_open = upstream_open
         for draft in lane:
             draft.reached = draft.reached or is_open
@@ -511,7 +521,9 @@ class _Builder:
         if self.detail == "full":
             lines += [f"{'✓' if h.allowed else '✗'} {_CHECK_WORDS.get(h.kind, h.kind)} {shorten(h.resource_id)}"
                       for h in d.hops]
-        lines += codes or [f"✗ {_CHECK_WORDS.get(h.kind, h.kind)}" for h in d.hops if not h.allowed]
+        lines += list(dict.fromkeys(_blocker_label(e) for e in d.blockers)) \
+            or [f"✗ {_CHECK_WORDS.get(h.kind, h.kind)}" for h in d.hops if not h.allowed]
+        checks += [f"{e.code}: {e.message}" for e in dict.fromkeys(d.blockers)]
         return Edge(d.tail, d.head, status, "\n".join(lines), codes, d.dashed, "\n".join(checks))
 
     def _title(self) -> str:

@@ -14,38 +14,26 @@ places from one run to the next. Here ties are broken by the finding's text with
 
 from __future__ import annotations
 
-import re
-
+from helpers.audit import SEVERITIES, AuditReport, format_report, run_audit
 from helpers.backend import Clients
+from helpers.evaluator.report import without_ids
 from helpers.tables import Table, tasks_table
-
-_IDS = re.compile(r"\b(i|sg|vpc|subnet|acl|rtb|igw|eni)-[0-9a-f]{8,17}\b")
-
-
-def _without_ids(text: str) -> str:
-    return _IDS.sub("", text)
 
 
 def stable_report(report):
     """The same AuditReport with its findings in an order that does not depend on ids."""
-    from helpers.audit import SEVERITIES, AuditReport
-
-    ordered = sorted(report.findings, key=lambda f: (SEVERITIES.index(f.severity), f.code, _without_ids(f.title),
-                                                      tuple(_without_ids(e) for e in f.evidence)))
+    ordered = sorted(report.findings, key=lambda f: (SEVERITIES.index(f.severity), f.code, without_ids(f.title),
+                                                      tuple(without_ids(e) for e in f.evidence)))
     return AuditReport(tuple(ordered), report.vpc_ids, report.region, report.notes)
 
 
 def audit_text(clients: Clients, vpc_id: str) -> str:
     """`python -m helpers audit --vpc <vpc_id>`, as text, in a stable order."""
-    from helpers.audit import format_report, run_audit
-
     return format_report(stable_report(run_audit(clients, vpc_id)))
 
 
 def audit_codes(clients: Clients, vpc_id: str) -> list[str]:
     """The audit's finding codes, sorted (one per finding)."""
-    from helpers.audit import run_audit
-
     return sorted(f.code for f in run_audit(clients, vpc_id).findings)
 
 

@@ -288,3 +288,17 @@ def test_the_seed_stack_through_the_real_evaluator():
     assert listener_port.blocked_edges == ()
     assert sorted(n.label for n in listener_port.nodes if n.kind == "target") == [
         "i-0host1:32768\nhealthy", "i-0host1:32769\nhealthy", "i-0host2:32768\nhealthy"]
+
+
+def test_a_blocked_edge_says_whose_setting_blocks_and_which_way_from_the_explanation():
+    from helpers.evaluator import evaluate
+    from helpers.evaluator import examples as ex
+
+    snap = ex.seed_snapshot(hosts_in="private")
+    wrong_port = d.FlowDiagram.from_verdict(evaluate(snap, Flow(ex.ALB_DNS, 8081)), snap)
+    (sg_edge,) = [e for e in wrong_port.blocked_edges if "ENI_SG_RULES_MISMATCH" in e.codes]
+    assert "ENI_SG_RULES_MISMATCH\n(the ALB's security group)" in sg_edge.label
+    assert "sg-0alb (lab-alb-sg) does not allow inbound tcp 8081" in sg_edge.tooltip
+    return_blocker = Explanation("SUBNET_ACL_RESTRICTION", "acl-0x", "", "", role="the target's network ACL",
+                                 direction="return")
+    assert d._blocker_label(return_blocker) == "SUBNET_ACL_RESTRICTION\n(the target's network ACL, return)"

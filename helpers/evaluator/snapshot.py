@@ -18,9 +18,7 @@ from functools import cached_property
 from typing import Literal
 
 from helpers.evaluator.ports import cidr_range, ip_int, is_ipv4
-
-# DescribeNetworkAcls reports the unchangeable `*` deny rule with this number.
-NACL_STAR_RULE = 32767
+from helpers.facts import NACL_STAR_RULE
 
 
 # -- VPC --------------------------------------------------------------------------------------
@@ -54,6 +52,7 @@ class RouteTable:
     routes: tuple[Route, ...]
     subnet_ids: tuple[str, ...] = ()  # explicit associations
     main: bool = False  # the main table serves every subnet without an explicit association
+    name: str = ""  # the Name tag
 
 
 @dataclass(frozen=True)
@@ -93,6 +92,7 @@ class NetworkAcl:
     entries: tuple[NaclEntry, ...]
     subnet_ids: tuple[str, ...] = ()
     is_default: bool = False
+    name: str = ""  # the Name tag
 
 
 @dataclass(frozen=True)
@@ -479,7 +479,7 @@ def _read_route_tables(ec2) -> tuple[RouteTable, ...]:
         tables.append(RouteTable(
             rt["RouteTableId"], rt["VpcId"], tuple(routes),
             tuple(a["SubnetId"] for a in associations if a.get("SubnetId")),
-            any(a.get("Main") for a in associations)))
+            any(a.get("Main") for a in associations), _name_tag(rt.get("Tags"))))
     return tuple(tables)
 
 
@@ -507,7 +507,7 @@ def _read_network_acls(ec2) -> tuple[NetworkAcl, ...]:
             for e in acl.get("Entries", []))
         acls.append(NetworkAcl(acl["NetworkAclId"], acl["VpcId"], entries,
                                tuple(a["SubnetId"] for a in acl.get("Associations", []) if a.get("SubnetId")),
-                               bool(acl.get("IsDefault"))))
+                               bool(acl.get("IsDefault")), _name_tag(acl.get("Tags"))))
     return tuple(acls)
 
 
