@@ -400,6 +400,17 @@ class Snapshot:
         key = name_or_ip.strip().rstrip(".").lower()
         return self._names.get(key)
 
+    def alb_node_addresses(self, load_balancer_arn: str, subnet_id: str) -> tuple[tuple[int, int], str]:
+        """Where an ALB's node in one subnet is: its ENI's address when visible, else any address of
+        the subnet (the sandbox shows no ALB ENIs), with those addresses in words."""
+        ips = self.alb_node_ips.get((load_balancer_arn, subnet_id))
+        if ips:
+            return cidr_range(ips[0]), ips[0]
+        subnet = self.subnet_by_id.get(subnet_id)
+        if subnet is None:
+            return (0, 2**32 - 1), "an unknown address"
+        return cidr_range(subnet.cidr), f"an address in {subnet.cidr}"
+
     def subnet_for_ip(self, address: str) -> Subnet | None:
         value = ip_int(address)
         for subnet in self.subnets:

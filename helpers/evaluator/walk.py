@@ -31,15 +31,16 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from helpers.evaluator.model import INTERNET_CLIENT_IP, Explanation, Flow, Hop, RuleMatch, TargetLeg, Verdict
-from helpers.evaluator.nacl import entry_text, evaluate_nacl
+from helpers.evaluator.crossing import Crossing, connection_crossings, cross_nacl, internet_crossings
+from helpers.evaluator.nacl import entry_text
 from helpers.evaluator.ports import (
-    EPHEMERAL_PORTS, addresses_text, cidr_range, ip_int, is_ipv4, merge_intervals, port_text, ports_text,
+    EVERY_ADDRESS, addresses_text, cidr_range, ip_int, is_ipv4, merge_intervals, port_text, ports_text,
 )
 from helpers.evaluator.sg import evaluate_sgs
-from helpers.evaluator.snapshot import Instance, LoadBalancer, Route, RouteTable, Snapshot
+from helpers.evaluator.routes import route_for
+from helpers.evaluator.snapshot import Instance, LoadBalancer, Snapshot
 from helpers.facts import DYNAMIC_HOST_PORTS
 
-EVERY_ADDRESS = (0, 2**32 - 1)
 # A registered target, in explanations that hold for every target alike (the digest's words).
 _TARGET_ROLE, _TARGET_KIND = "the target's", "the target"
 _MEMO_LIMIT = 20000  # a snapshot lives a fraction of a second in the sandbox; this only bounds memory
@@ -119,48 +120,24 @@ def _alb_endpoint(lb: LoadBalancer) -> _Endpoint:
 
 
 def _alb_node(snap: Snapshot, lb: LoadBalancer, subnet_id: str) -> _Endpoint:
-    ips = snap.alb_node_ips.get((lb.arn, subnet_id))
-    if ips:
-        value = ip_int(ips[0])
-        addresses, where = (value, value), ips[0]
-    else:  # no ENI visible: the node may hold any address of its subnet
-        subnet = snap.subnet_by_id.get(subnet_id)
-        addresses = cidr_range(subnet.cidr) if subnet else EVERY_ADDRESS
-        where = f"an address in {subnet.cidr}" if subnet else "an unknown address"
+    addresses, where = snap.alb_node_addresses(lb.arn, subnet_id)
     return _Endpoint(f"ALB {lb.name} node in {subnet_id} ({where})", f"{lb.arn}@{subnet_id}", addresses,
                      subnet_id, lb.vpc_id, lb.group_ids, name=f"ALB {lb.name}", role="the ALB's")
 
 
 # -- one setting at a time -----------------------------------------------------------------------
-def _route_for(snap: Snapshot, subnet_id: str, addresses: tuple[int, int]) -> tuple[RouteTable | None, Route | None]:
-    """Longest-prefix match in the subnet's route table for every address in `addresses`."""
-    table = snap.route_table_by_subnet.get(subnet_id)
-    if table is None:
-        return None, None
-    best, best_len = None, -1
-    for route in table.routes:
-        if not is_ipv4(route.destination.split("/")[0]):
-            continue  # prefix-list destinations are not resolved
-        lo, hi = cidr_range(route.destination)
-        length = int(route.destination.split("/")[1]) if "/" in route.destination else 32
-        if lo <= addresses[0] and addresses[1] <= hi and length > best_len:
-            best, best_len = route, length
-    return table, best
-
-
-def _check_nacl(path: _Path, snap: Snapshot, subnet_id: str, *, egress: bool, peer: _Endpoint,
-                ports: tuple[int, int], reply: bool = False, owner_role: str = "the", host_port: bool = False) -> None:
-    """One NACL crossing. `reply`: this is the return packet of the connection (to ephemeral ports).
-    `owner_role`: whose subnet it is, in words ("the ALB's"); `host_port`: `ports` is a target's
-    dynamic host port (the digest then says "<host port>")."""
-    acl = snap.nacl_by_subnet.get(subnet_id)
+def _check_nacl(path: _Path, snap: Snapshot, crossing: Crossing, owner_role: str, *, host_port: bool = False) -> None:
+    """One NACL crossing; `owner_role`: whose subnet it is, in words ("the ALB's")."""
+    subnet_id, egress, reply, peer, ports = (crossing.subnet_id, crossing.egress, crossing.reply, crossing.peer,
+                                             crossing.ports)
     kind = "nacl-out" if egress else "nacl-in"
     way, prep = ("outbound", "to") if egress else ("inbound", "from")
     direction = "return" if reply else "forward"
-    if acl is None:
+    result = cross_nacl(snap, crossing)
+    if result is None:
         path.hop(kind, subnet_id, True, f"no network ACL is associated with {subnet_id}", direction)
         return
-    result = evaluate_nacl(snap, acl, egress, peer.addresses, ports)
+    acl = snap.nacl_by_subnet[subnet_id]
     what = f"tcp {port_text(*ports)} {prep} {peer.label}"
     if reply:
         what = f"replies ({what})"
@@ -231,7 +208,7 @@ def _check_internet_side(path: _Path, snap: Snapshot, endpoint: _Endpoint, clien
                    f"attach an internet gateway to {endpoint.vpc_id} and route 0.0.0.0/0 to it from {endpoint.subnet_id}")
         return
     path.hop("igw", igw.id, True, f"internet gateway {igw.id} is attached to {endpoint.vpc_id}")
-    table, route = _route_for(snap, endpoint.subnet_id or "", client.addresses)
+    table, route = route_for(snap, endpoint.subnet_id or "", client.addresses)
     table_id = table.id if table else endpoint.subnet_id or "?"
     if route is not None and route.target == igw.id and route.state == "active":
         path.hop("route", table_id, True,
@@ -249,7 +226,7 @@ def _check_internet_side(path: _Path, snap: Snapshot, endpoint: _Endpoint, clien
 
 
 def _check_local_route(path: _Path, snap: Snapshot, source: _Endpoint, dest: _Endpoint) -> None:
-    table, route = _route_for(snap, source.subnet_id or "", dest.addresses)
+    table, route = route_for(snap, source.subnet_id or "", dest.addresses)
     table_id = table.id if table else source.subnet_id or "?"
     if route is not None and route.target == "local":
         path.hop("route", table_id, True, f"route table {table_id}: {route.destination} -> local (inside {source.vpc_id})")
@@ -267,27 +244,21 @@ def _check_crossing(path: _Path, snap: Snapshot, source: _Endpoint, dest: _Endpo
                     host_port: bool = False) -> None:
     """NACLs between two endpoints inside one VPC: only at subnet boundaries, both ways, with the
     reply to the source's ephemeral ports."""
-    if source.subnet_id == dest.subnet_id:
+    crossings = connection_crossings(source, dest, (port, port))
+    if not crossings:
         path.hop("nacl", source.subnet_id or "?", True,
                  f"{source.label} and {dest.label} share {source.subnet_id}: NACLs apply only at the subnet boundary")
         return
-    ports = (port, port)
-    _check_nacl(path, snap, source.subnet_id or "", egress=True, peer=dest, ports=ports, owner_role=source.role,
-                host_port=host_port)
-    _check_nacl(path, snap, dest.subnet_id or "", egress=False, peer=source, ports=ports, owner_role=dest.role,
-                host_port=host_port)
-    _check_nacl(path, snap, dest.subnet_id or "", egress=True, peer=source, ports=EPHEMERAL_PORTS, reply=True,
-                owner_role=dest.role)
-    _check_nacl(path, snap, source.subnet_id or "", egress=False, peer=dest, ports=EPHEMERAL_PORTS, reply=True,
-                owner_role=source.role)
+    for crossing in crossings:
+        owner = source if crossing.subnet_id == source.subnet_id else dest
+        _check_nacl(path, snap, crossing, owner.role, host_port=host_port)
 
 
 def _enter_from_internet(path: _Path, snap: Snapshot, client: _Endpoint, dest: _Endpoint, port: int) -> None:
     """Internet client -> endpoint in a public subnet: IGW, return route, NACL in and out (reply)."""
     _check_internet_side(path, snap, dest, client)
-    _check_nacl(path, snap, dest.subnet_id or "", egress=False, peer=client, ports=(port, port), owner_role=dest.role)
-    _check_nacl(path, snap, dest.subnet_id or "", egress=True, peer=client, ports=EPHEMERAL_PORTS, reply=True,
-                owner_role=dest.role)
+    for crossing in internet_crossings(dest, client, (port, port), inbound=True):
+        _check_nacl(path, snap, crossing, dest.role)
 
 
 def _leave_to_internet(path: _Path, snap: Snapshot, source: _Endpoint, port: int, what: str) -> _Endpoint | None:
@@ -295,10 +266,9 @@ def _leave_to_internet(path: _Path, snap: Snapshot, source: _Endpoint, port: int
     or a NAT gateway. Returns the client the far end sees (a public address), or None if blocked."""
     internet = _Endpoint(what, what, EVERY_ADDRESS)
     _check_sgs(path, snap, source, egress=True, peer=internet, ports=(port, port))
-    _check_nacl(path, snap, source.subnet_id or "", egress=True, peer=internet, ports=(port, port), owner_role=source.role)
-    _check_nacl(path, snap, source.subnet_id or "", egress=False, peer=internet, ports=EPHEMERAL_PORTS, reply=True,
-                owner_role=source.role)
-    table, route = _route_for(snap, source.subnet_id or "", EVERY_ADDRESS)
+    for crossing in internet_crossings(source, internet, (port, port), inbound=False):
+        _check_nacl(path, snap, crossing, source.role)
+    table, route = route_for(snap, source.subnet_id or "", EVERY_ADDRESS)
     table_id = table.id if table else source.subnet_id or "?"
     target = route.target if route else None
     public_ip = None
