@@ -16,6 +16,7 @@ import urllib.request
 from dataclasses import dataclass
 
 from helpers.backend import Clients
+from helpers.diagram import FlowDiagram
 from helpers.evaluator.report import all_explanations
 from helpers.stack import Stack, StackSpec, build_stack
 from helpers.tables import Table, service_events, targets_table, tasks_table
@@ -67,8 +68,6 @@ class Explained:
     __repr__ = __str__
 
     def picture(self, detail: str = "compact"):
-        from helpers.diagram import FlowDiagram
-
         return FlowDiagram.from_verdict(self.verdict, self.snapshot, detail=detail)
 
 

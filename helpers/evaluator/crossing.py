@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from helpers.evaluator.nacl import NaclResult, evaluate_nacl
-from helpers.evaluator.ports import Box, Interval, box, subtract_all
+from helpers.evaluator.ports import Box, Interval, box, cidr_range, subtract_all
 from helpers.evaluator.sg import evaluate_sgs
 from helpers.evaluator.snapshot import Snapshot
 from helpers.facts import RETURN_PORTS
@@ -77,11 +77,24 @@ def nacl_allowed(snap: Snapshot, crossing: Crossing) -> list[Box]:
     return [b for _, boxes in result.allowed for b in boxes]
 
 
-def sg_admitted(snap: Snapshot, group_ids: tuple[str, ...], egress: bool, peer_addresses: Interval,
+def sg_admitted(snap: Snapshot, group_ids: tuple[str, ...], egress: bool, peer_addresses: Interval | None,
                 peer_groups: tuple[str, ...], ports: Interval) -> list[Box]:
-    """The part of (peer addresses x ports) the union of the groups' rules admits."""
+    """The part of (peer addresses x ports) the union of the groups' rules admits
+    (peer_addresses None: a peer known by its groups only; the boxes then hold address 0)."""
     result = evaluate_sgs(snap, group_ids, egress, peer_addresses, peer_groups, ports)
-    rest = [box(peer_addresses, ports)]
+    rest = [box(peer_addresses or (0, 0), ports)]
     for missing in result.missing:
         rest = subtract_all(rest, missing)
     return rest
+
+
+def sg_admits(snap: Snapshot, group_ids: tuple[str, ...], ports: Interval, *, peer_cidr: str | None = None,
+              peer_group: str | None = None, egress: bool = False) -> bool:
+    """The self-checks' question: do these groups admit every port of `ports` inbound (or
+    outbound) from every address of `peer_cidr`, or from any member of `peer_group` (by that
+    group alone, not by an address rule that happens to cover it)? Exactly one peer."""
+    if (peer_cidr is None) == (peer_group is None):
+        raise ValueError("name exactly one peer: peer_cidr='0.0.0.0/0' or peer_group='sg-...'")
+    addresses = cidr_range(peer_cidr) if peer_cidr is not None else None
+    groups = (peer_group,) if peer_group is not None else ()
+    return evaluate_sgs(snap, tuple(group_ids), egress, addresses, groups, ports).ok

@@ -13,7 +13,7 @@ from __future__ import annotations
 import ipaddress
 from functools import lru_cache
 
-from helpers.facts import ALL_PORTS, RETURN_PORTS
+from helpers.facts import ALL_PORTS
 
 # A rectangle: (first address, last address, first port, last port), all inclusive, addresses as ints.
 Box = tuple[int, int, int, int]
@@ -22,8 +22,6 @@ Interval = tuple[int, int]
 
 EVERY_ADDRESS: Interval = (0, 2**32 - 1)
 
-# Replies go to the client's or the ALB's ephemeral ports, 1024-65535 (facts.RETURN_PORTS).
-EPHEMERAL_PORTS = RETURN_PORTS
 
 
 @lru_cache(maxsize=8192)
