@@ -16,6 +16,7 @@ so it never matches an address here; IPv6 routes are not read into the snapshot.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from helpers.evaluator.ports import (
     EVERY_ADDRESS, Interval, cidr_range, intervals_and, intervals_minus, is_ipv4, merge_intervals,
@@ -26,8 +27,13 @@ from helpers.evaluator.snapshot import Route, RouteTable, Snapshot
 def counted_routes(table: RouteTable) -> tuple[tuple[Route, Interval, int], ...]:
     """The routes that can match an IPv4 address, each with its addresses and prefix length,
     most specific first."""
+    return _counted(table.routes)
+
+
+@lru_cache(maxsize=4096)
+def _counted(routes: tuple[Route, ...]) -> tuple[tuple[Route, Interval, int], ...]:
     found = []
-    for route in table.routes:
+    for route in routes:
         network = route.destination.split("/")[0]
         if not is_ipv4(network):
             continue  # a prefix list: not resolved
