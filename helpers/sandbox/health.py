@@ -154,8 +154,11 @@ class HealthChecker:
 
     def _due(self, key: tuple, tg: Any, now: float, timescale) -> bool:
         # Read the interval every time: a modified interval applies from the next check.
-        last = self._last_sent.get(key)
-        return last is None or now - last >= timescale.real(int(tg.health_check_interval_seconds))
+        # The first check comes one interval after registration (key[3], RegisteredAt): AWS does not
+        # document when it starts, only that a new target shows `initial` meanwhile - our choice,
+        # which also lets a learner see `initial` on every run instead of by chance.
+        last = self._last_sent.get(key, key[3])
+        return now - last >= timescale.real(int(tg.health_check_interval_seconds))
 
     # -- one check, in the pool ----------------------------------------------------------------
     def _run_check(self, check: _Check) -> None:
