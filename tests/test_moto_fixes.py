@@ -203,6 +203,34 @@ def test_first_cluster_creates_the_service_linked_role(aws):
     assert aws.iam.get_role(RoleName="AWSServiceRoleForECS")["Role"]["Path"] == "/aws-service-role/ecs.amazonaws.com/"
 
 
+def delete_ecs_service_linked_role(aws: Clients) -> None:
+    for policy in aws.iam.list_attached_role_policies(RoleName="AWSServiceRoleForECS")["AttachedPolicies"]:
+        aws.iam.detach_role_policy(RoleName="AWSServiceRoleForECS", PolicyArn=policy["PolicyArn"])
+    aws.iam.delete_role(RoleName="AWSServiceRoleForECS")
+
+
+def test_without_the_service_linked_role_a_load_balanced_service_is_refused(aws):
+    net = network(aws)
+    aws.ecs.create_cluster(clusterName="lab")
+    aws.ecs.register_task_definition(family="web", containerDefinitions=[container_definition()])
+    tg = target_group(aws, net["vpc"])
+    forward(aws, alb(aws, net["subnets"]), tg)
+    delete_ecs_service_linked_role(aws)
+    balanced = {"loadBalancers": [{"targetGroupArn": tg, "containerName": "app", "containerPort": 8081}]}
+
+    def service(name, **extra):
+        return aws.ecs.create_service(cluster="lab", serviceName=name, taskDefinition="web", desiredCount=1, **extra)
+
+    assert error_of(service, "web", **balanced) == (
+        "InvalidParameterException",
+        "Unable to assume the service linked role. Please verify that the ECS service linked role exists.",
+    )
+    assert aws.ecs.describe_services(cluster="lab", services=["web"])["services"] == []  # nothing half-made
+    service("plain")  # no load balancer: ECS needs no role to run it
+    aws.iam.create_service_linked_role(AWSServiceName="ecs.amazonaws.com")
+    assert service("web", **balanced)["service"]["status"] == "ACTIVE"
+
+
 # -- 3. network ACLs ----------------------------------------------------------------------------------------------
 
 

@@ -39,7 +39,7 @@ from moto.core.utils import utcnow
 from moto.ec2.models.instance_types import INSTANCE_TYPES
 from moto.ecs.models import Task
 
-from helpers.facts import ECS_SERVICE_LINKED_ROLE
+from helpers.facts import ECS_SERVICE_LINKED_ROLE, ECS_SERVICE_LINKED_ROLE_MISSING
 from helpers.sandbox import placement, target_health
 
 log = logging.getLogger("helpers.sandbox.scheduler")
@@ -101,10 +101,9 @@ def registration_failed_message(service: str, target_group_arn: str, error: str)
     return f"(service {service}) failed to register targets in (target-group {target_group_arn}) with (error {error})"
 
 
-# The form "failed to register targets in (target-group ...) with (error ...)" is AWS's; the error
-# text AWS gives when AWSServiceRoleForECS is missing is unconfirmed - this one is ours.
-MISSING_ROLE_ERROR = (f"ECS could not register the targets: the service-linked role {ECS_SERVICE_LINKED_ROLE} "
-                      "does not exist, so ECS may not call Elastic Load Balancing for this service")
+# The form "failed to register targets in (target-group ...) with (error ...)" is AWS's. A role deleted
+# after the service was created: CreateService's error text (FACTS.md) in that form - unconfirmed.
+MISSING_ROLE_ERROR = ECS_SERVICE_LINKED_ROLE_MISSING
 
 
 def deployment_completed_message(service: str, deployment_id: str) -> str:

@@ -10,6 +10,10 @@ from moto.ecs.exceptions import EcsClientException, InvalidParameterException
 from moto.ecs.models import EC2ContainerServiceBackend, Task
 from moto.ecs.responses import EC2ContainerServiceResponse
 from moto.elbv2.models import elbv2_backends
+from moto.iam import models as iam_models
+from moto.iam.exceptions import NotFoundException
+
+from helpers.facts import ECS_SERVICE_LINKED_ROLE, ECS_SERVICE_LINKED_ROLE_MISSING
 
 from helpers.sandbox import target_health
 from helpers.sandbox.moto_fixes._patching import check_before, wrap
@@ -114,6 +118,7 @@ def _list_tasks_request(self: EC2ContainerServiceResponse) -> ActionResult:
 def _install_validations() -> None:
     check_before(EC2ContainerServiceBackend, "register_task_definition", _host_ports_match_container_ports)
     check_before(EC2ContainerServiceBackend, "create_service", _service_load_balancers_usable)
+    check_before(EC2ContainerServiceBackend, "create_service", _service_linked_role_exists)
 
 
 def _network_mode(network_mode: str | None, requires_compatibilities: list[str] | None) -> str:
@@ -140,6 +145,22 @@ def _host_ports_match_container_ports(self, arguments: dict[str, Any]) -> None:
 
 def _service_load_balancers_usable(self: EC2ContainerServiceBackend, arguments: dict[str, Any]) -> None:
     _check_load_balancers(self, arguments["task_definition_str"], arguments["load_balancers"])
+
+
+def ecs_service_linked_role_exists(account_id: str) -> bool:
+    try:
+        iam_models.iam_backends[account_id]["global"].get_role(ECS_SERVICE_LINKED_ROLE)
+    except NotFoundException:
+        return False
+    return True
+
+
+def _service_linked_role_exists(self: EC2ContainerServiceBackend, arguments: dict[str, Any]) -> None:
+    # Why: ECS registers a service's targets with AWSServiceRoleForECS; without it (and without a
+    # legacy per-service `role`) CreateService with a load balancer fails, and no service is made
+    # (FACTS.md; ECS guide "Using service-linked roles for Amazon ECS").
+    if arguments["load_balancers"] and not arguments["role_arn"] and not ecs_service_linked_role_exists(self.account_id):
+        raise InvalidParameterException(ECS_SERVICE_LINKED_ROLE_MISSING)
 
 
 def _uses_dynamic_host_port(task_definition, container_name: str, container_port: int) -> bool:

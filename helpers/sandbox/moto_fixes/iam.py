@@ -24,7 +24,6 @@ def install() -> None:
     iam_models.SERVICE_NAME_CONVERSION["ecs"] = "ECS"
     wrap(iam_models.IAMBackend, "create_service_linked_role", _attach_ecs_service_role_policy)
     wrap(EC2ContainerServiceBackend, "create_cluster", _with_ecs_service_linked_role)
-    wrap(EC2ContainerServiceBackend, "create_service", _with_ecs_service_linked_role)
 
 
 def _attach_ecs_service_role_policy(original, self, service_name, *args, **kwargs):
@@ -37,8 +36,9 @@ def _attach_ecs_service_role_policy(original, self, service_name, *args, **kwarg
 
 
 def _with_ecs_service_linked_role(original, self, *args, **kwargs):
-    # Why: AWS creates AWSServiceRoleForECS on the first cluster or service when it does not exist
-    # (ECS Developer Guide, "Service-linked role for Amazon ECS").
+    # Why: "When you call the CreateCluster API operation, Amazon ECS attempts to create the Amazon
+    # ECS service-linked role for your account" (ECS API CreateCluster). CreateService makes no such
+    # promise: without the role it fails when the service has a load balancer (moto_fixes/ecs.py).
     result = original(self, *args, **kwargs)
     iam = iam_models.iam_backends[self.account_id]["global"]
     try:
