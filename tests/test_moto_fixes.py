@@ -203,19 +203,15 @@ def test_first_cluster_creates_the_service_linked_role(aws):
     assert aws.iam.get_role(RoleName="AWSServiceRoleForECS")["Role"]["Path"] == "/aws-service-role/ecs.amazonaws.com/"
 
 
-def delete_ecs_service_linked_role(aws: Clients) -> None:
-    for policy in aws.iam.list_attached_role_policies(RoleName="AWSServiceRoleForECS")["AttachedPolicies"]:
-        aws.iam.detach_role_policy(RoleName="AWSServiceRoleForECS", PolicyArn=policy["PolicyArn"])
-    aws.iam.delete_role(RoleName="AWSServiceRoleForECS")
-
-
 def test_without_the_service_linked_role_a_load_balanced_service_is_refused(aws):
     net = network(aws)
     aws.ecs.create_cluster(clusterName="lab")
     aws.ecs.register_task_definition(family="web", containerDefinitions=[container_definition()])
     tg = target_group(aws, net["vpc"])
     forward(aws, alb(aws, net["subnets"]), tg)
-    delete_ecs_service_linked_role(aws)
+    # Deleted the AWS way, with its policy (IAM refuses to detach a service-linked role's policies).
+    aws.iam.delete_service_linked_role(RoleName="AWSServiceRoleForECS")
+    assert error_of(aws.iam.get_role, RoleName="AWSServiceRoleForECS")[0] == "NoSuchEntity"
     balanced = {"loadBalancers": [{"targetGroupArn": tg, "containerName": "app", "containerPort": 8081}]}
 
     def service(name, **extra):

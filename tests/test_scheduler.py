@@ -292,10 +292,7 @@ def test_unhealthy_targets_are_replaced_after_the_grace_period(sandbox):
 def test_without_the_service_linked_role_targets_are_not_registered(sandbox):
     clients, stack = build(sandbox, desired_count=0, instance_count=1)
     # The role deleted after the service exists (CreateService itself would refuse: test_moto_fixes).
-    # As on AWS, a role's managed policies must be detached before the role can be deleted.
-    for policy in clients.iam.list_attached_role_policies(RoleName="AWSServiceRoleForECS")["AttachedPolicies"]:
-        clients.iam.detach_role_policy(RoleName="AWSServiceRoleForECS", PolicyArn=policy["PolicyArn"])
-    clients.iam.delete_role(RoleName="AWSServiceRoleForECS")
+    clients.iam.delete_service_linked_role(RoleName="AWSServiceRoleForECS")
     try:
         clients.ecs.update_service(cluster=stack.cluster_name, service=stack.service_name, desiredCount=1)
         wait_until(lambda: running(clients, stack, 1), what="a RUNNING task")

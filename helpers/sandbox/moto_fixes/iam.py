@@ -23,6 +23,7 @@ def install() -> None:
     # Guide, "Using service-linked roles for Amazon ECS"). moto derives the name from this table.
     iam_models.SERVICE_NAME_CONVERSION["ecs"] = "ECS"
     wrap(iam_models.IAMBackend, "create_service_linked_role", _attach_ecs_service_role_policy)
+    wrap(iam_models.IAMBackend, "delete_service_linked_role", _with_its_managed_policies)
     wrap(EC2ContainerServiceBackend, "create_cluster", _with_ecs_service_linked_role)
 
 
@@ -33,6 +34,17 @@ def _attach_ecs_service_role_policy(original, self, service_name, *args, **kwarg
     if service_name == ECS_SERVICE_PRINCIPAL and ECS_SERVICE_ROLE_POLICY_ARN in self.managed_policies:
         self.attach_role_policy(ECS_SERVICE_ROLE_POLICY_ARN, role.name)
     return role
+
+
+def _with_its_managed_policies(original, self, role_name, *args, **kwargs):
+    # Why: a service-linked role's policies are the linked service's; IAM refuses to detach them
+    # (UnmodifiableEntity) and DeleteServiceLinkedRole removes the role with them (IAM API
+    # DeleteServiceLinkedRole). moto refused with DeleteConflict. On AWS the deletion task fails
+    # while the service still uses the role; the sandbox deletes at once (docs/ARCHITECTURE.md).
+    role = self.get_role(role_name)
+    for policy_arn in list(role.managed_policies):
+        self.detach_role_policy(policy_arn, role_name)
+    return original(self, role_name, *args, **kwargs)
 
 
 def _with_ecs_service_linked_role(original, self, *args, **kwargs):
