@@ -40,7 +40,7 @@ from moto.ec2.models.instance_types import INSTANCE_TYPES
 from moto.ecs.models import Task
 
 from helpers.facts import ECS_SERVICE_LINKED_ROLE, ECS_SERVICE_LINKED_ROLE_MISSING
-from helpers.sandbox import placement, target_health
+from helpers.sandbox import placement, target_health, unsupported
 
 log = logging.getLogger("helpers.sandbox.scheduler")
 
@@ -197,7 +197,7 @@ class EcsScheduler:
         self._agents: dict[str, Agent] = {}  # EC2 instance id -> agent
         self._runs: dict[str, TaskRun] = {}  # task ARN -> run
         self._services: dict[str, ServiceMemory] = {}  # service ARN -> memory
-        self._unsupported: set[str] = set()  # service ARNs the sandbox cannot run (logged once)
+        self._unlaunched: list[TaskRun] = []  # tasks RunTask/StartTask created since the last tick
         self._sequence = 0
 
     # -- component lifecycle --------------------------------------------------------------------
@@ -245,12 +245,22 @@ class EcsScheduler:
                 self._notice_stops()
                 self._scale_services(tick)
                 tick.to_stop = self._drained_runs()
+                tick.to_launch += self._created_between_ticks()
             self._run_containers(tick)  # outside the lock: processes start and stop here
             with self.ctx.lock:
                 self._finish_stops(tick)
                 self._finish_launches(tick)
                 self._register_targets()
                 self._report_services()
+
+    def adopt(self, run: TaskRun) -> None:
+        """A task created outside the reconcile (RunTask, StartTask): launch it at the next tick."""
+        self._unlaunched.append(run)
+
+    def _created_between_ticks(self) -> list[TaskRun]:
+        runs = [run for run in self._unlaunched if run.task_arn in self._runs]
+        self._unlaunched.clear()
+        return runs
 
     def _run_containers(self, tick: Tick) -> None:
         containers = self._containers()
@@ -311,6 +321,9 @@ class EcsScheduler:
                 cluster.registered_container_instances_count -= 1
             del self._agents[agent.instance_id]
 
+    def container_instance_arn(self, instance_id: str) -> str:
+        return self._agents[instance_id].container_instance_arn
+
     def _container_instance(self, agent: Agent):
         return self.ctx.ecs().container_instances.get(agent.cluster_name, {}).get(agent.container_instance_id)
 
@@ -333,8 +346,8 @@ class EcsScheduler:
                                  getattr(task, "stop_code", None) or USER_INITIATED)
             elif task.last_status == "RUNNING" and not containers.is_alive(run.task_arn):
                 self._begin_stop(run, ESSENTIAL_CONTAINER_EXITED, CONTAINER_EXITED, drain=False)
-            elif service is None or service.status != "ACTIVE":
-                self._scale_in_stop(run, service)
+            elif run.service_arn and (service is None or service.status != "ACTIVE"):
+                self._scale_in_stop(run, service)  # (a standalone task, RunTask's, has no service)
             elif task.last_status == "RUNNING":
                 self._stop_if_unhealthy(run, service)
 
@@ -447,24 +460,23 @@ class EcsScheduler:
                 self._report(service, "placement", placement.placement_failure_message(service.name, where))
                 break
             self._resolved(service, "placement")  # (if the next task fails, that is a new event)
-            room = where.room
-            dynamic = placement.free_ports(host_port_range, room.ports_in_use | set(needs.static_host_ports),
-                                           room.last_assigned_port, needs.dynamic_ports)
-            room.take(needs, dynamic)
-            self._agents[room.instance_id].last_assigned_port = room.last_assigned_port
-            placed.append(self._create_task(ecs, service, definition, container_def, needs, room.instance_id, dynamic))
+            placed.append(self._create_task(ecs, service, definition, container_def, needs, where.room))
         if placed:
             self._event(service, started_message(service.name, [run.task_id for run in placed]))
         return placed
 
     def _rooms(self, service) -> list[placement.InstanceRoom]:
-        """The cluster's usable container instances, with what this scheduler's tasks hold on them."""
+        return self.rooms_in(service.cluster_name, service.arn)
+
+    def rooms_in(self, cluster_name: str, service_arn: str = "") -> list[placement.InstanceRoom]:
+        """The cluster's usable container instances, with what this scheduler's tasks hold on them
+        (`service_tasks` counts the tasks of `service_arn`, for spreading)."""
         ec2 = self.ctx.ec2()
         rooms = []
         for agent in self._agents.values():
             container_instance = self._container_instance(agent)
             instance = ec2.get_instance_by_id(agent.instance_id)
-            if (agent.cluster_name != service.cluster_name or container_instance is None
+            if (agent.cluster_name != cluster_name or container_instance is None
                     or container_instance.status != "ACTIVE" or not container_instance.agent_connected
                     or instance is None or instance.state != "running"):
                 continue
@@ -475,21 +487,37 @@ class EcsScheduler:
                 cpu_free=agent.cpu - sum(run.needs.cpu for run in on_instance),
                 memory_free=agent.memory - sum(run.needs.memory for run in on_instance),
                 ports_in_use=set().union(*(run.ports for run in on_instance)),
-                service_tasks=sum(1 for run in on_instance if run.service_arn == service.arn and not run.stopping),
+                service_tasks=sum(1 for run in on_instance if run.service_arn == service_arn and not run.stopping),
                 all_tasks=len(on_instance),
                 last_assigned_port=agent.last_assigned_port,
             ))
         return rooms
 
     def _create_task(self, ecs, service, definition, container_def: dict, needs: placement.TaskNeeds,
-                     instance_id: str, dynamic_ports: list[int]) -> TaskRun:
-        agent = self._agents[instance_id]
-        cluster = ecs.clusters[service.cluster_name]
+                     room: placement.InstanceRoom) -> TaskRun:
         deployment_id = service.deployments[0]["id"] if service.deployments else ""
+        return self.create_task(
+            service.cluster_name, definition, container_def, needs, room, group=f"service:{service.name}",
+            started_by=deployment_id, tags=list(service.tags) if service.propagate_tags == "SERVICE" else [],
+            load_balancers=service.load_balancers, service_arn=service.arn, service_name=service.name)
+
+    def create_task(self, cluster_name: str, definition, container_def: dict, needs: placement.TaskNeeds,
+                    room: placement.InstanceRoom, *, group: str, started_by: str, tags: list,
+                    load_balancers=(), service_arn: str = "", service_name: str = ""):
+        """A new PENDING task on `room` (its resources booked, dynamic host ports picked as the agent
+        picks them); its container starts at the next reconcile. Hold ctx.lock."""
+        ecs = self.ctx.ecs()
+        instance_id = room.instance_id
+        dynamic_ports = placement.free_ports(self.ctx.options.host_port_range,
+                                             room.ports_in_use | set(needs.static_host_ports),
+                                             room.last_assigned_port, needs.dynamic_ports)
+        room.take(needs, dynamic_ports)
+        agent = self._agents[instance_id]
+        agent.last_assigned_port = room.last_assigned_port
+        cluster = ecs.clusters[cluster_name]
         task = Task(cluster, definition, agent.container_instance_arn,
                     {"CPU": needs.cpu, "MEMORY": needs.memory, "PORTS": list(needs.static_host_ports), "PORTS_UDP": []},
-                    backend=ecs, group=f"service:{service.name}", launch_type="EC2", started_by=deployment_id,
-                    tags=list(service.tags) if service.propagate_tags == "SERVICE" else [])
+                    backend=ecs, group=group, launch_type="EC2", started_by=started_by, tags=tags)
         # A bridge-mode task has no network interface to provision: it starts PENDING (ECS guide, "Task lifecycle").
         task.last_status = "PENDING"
         task.created_at = _now()
@@ -502,27 +530,26 @@ class EcsScheduler:
         ecs.tasks.setdefault(cluster.name, {})[task.task_arn] = task
 
         bindings = network_bindings(definition, container_def, iter(dynamic_ports))
-        lb_port = next((lb.get("containerPort") for lb in service.load_balancers
+        lb_port = next((lb.get("containerPort") for lb in load_balancers
                         if lb.get("containerName") == container_def.get("name")), None)
         container_port = lb_port or (bindings[0]["containerPort"] if bindings else 0)
         self._sequence += 1
-        run = TaskRun(task.task_arn, service.arn, service.name, cluster.name, instance_id, needs,
+        run = TaskRun(task.task_arn, service_arn, service_name, cluster.name, instance_id, needs,
                       container_def.get("name") or "app", container_port, bindings, self._sequence)
         self._runs[run.task_arn] = run
         return run
 
     def _task_definition(self, ecs, service):
-        """The service's task definition, if the sandbox can run it: bridge or host mode on EC2
-        (what this course is about). Otherwise the service stays at 0 tasks and the log says why."""
+        """The service's task definition, if the sandbox can run it (unsupported.py). Otherwise the
+        service stays at 0 tasks and an event says why."""
         try:
             definition = ecs.describe_task_definition(service.task_definition)
         except Exception:
-            definition = None
-        if definition is None or service.launch_type == "FARGATE" or (definition.network_mode or "bridge") == "awsvpc":
-            if service.arn not in self._unsupported:
-                self._unsupported.add(service.arn)
-                log.warning("service %s: the sandbox runs only bridge/host-mode EC2 tasks; not starting %s",
-                            service.name, service.task_definition)
+            return None  # (a deleted revision: moto refuses such services at CreateService)
+        what = unsupported.not_run(definition, launch_type=service.launch_type,
+                                   deployment_controller=service.deployment_controller)
+        if what is not None:
+            self._report(service, "unsupported", unsupported.service_event(service.name, what))
             return None
         return definition
 

@@ -15,8 +15,16 @@ from moto.iam.exceptions import NotFoundException
 
 from helpers.facts import ECS_SERVICE_LINKED_ROLE, ECS_SERVICE_LINKED_ROLE_MISSING
 
-from helpers.sandbox import target_health
+from helpers.sandbox import standalone_tasks, target_health
 from helpers.sandbox.moto_fixes._patching import check_before, wrap
+
+
+_context = None  # the newest sandbox: its scheduler runs RunTask's and StartTask's tasks
+
+
+def use_context(ctx) -> None:
+    global _context
+    _context = ctx
 
 
 def install() -> None:
@@ -32,6 +40,8 @@ def _install_task_fixes() -> None:
     wrap(EC2ContainerServiceBackend, "list_tasks", _list_tasks)
     EC2ContainerServiceResponse.list_tasks = _list_tasks_request
     wrap(EC2ContainerServiceResponse, "create_service", _keep_health_check_grace_period)
+    wrap(EC2ContainerServiceResponse, "run_task", _run_task)
+    wrap(EC2ContainerServiceResponse, "start_task", _start_task)
 
 
 def _get_last_status(self: Task) -> str:
@@ -96,6 +106,44 @@ def _keep_health_check_grace_period(original, self: EC2ContainerServiceResponse)
         service = self.ecs_backend.describe_services(self._get_param("cluster", "default"), [self._get_param("serviceName")])[0][0]
         service.health_check_grace_period_seconds = grace
     return result
+
+
+def _scheduler():
+    return _context.components.get("scheduler") if _context is not None else None
+
+
+def _run_task(original, self: EC2ContainerServiceResponse) -> ActionResult:
+    # Why: moto's tasks were RUNNING at once with no container and no networkBindings, and a task
+    # that fit nowhere was silently left out; ECS places them like service tasks and returns the
+    # misfits in `failures` (ECS API RunTask; sandbox/standalone_tasks.py). Without a scheduler
+    # (the control plane alone, as tests run it) moto's answer stands.
+    scheduler = _scheduler()
+    if scheduler is None:
+        return original(self)
+    cluster = self.ecs_backend._get_cluster(self._get_param("cluster", "default"))
+    launch_type = self._get_param("launchType")
+    strategy = self._get_param("capacityProviderStrategy")
+    if not launch_type and not strategy:  # RunTask falls back to the cluster's default strategy
+        strategy = cluster.default_capacity_provider_strategy
+    started = standalone_tasks.run_task(
+        scheduler, cluster.name, self.ecs_backend.describe_task_definition(self._get_param("taskDefinition")),
+        count=self._get_int_param("count", 1), group=self._get_param("group"),
+        started_by=self._get_param("startedBy"), tags=self._get_param("tags"), launch_type=launch_type,
+        capacity_provider_strategy=strategy)
+    return ActionResult({"tasks": started.tasks, "failures": started.failures})
+
+
+def _start_task(original, self: EC2ContainerServiceResponse) -> ActionResult:
+    # Why: as RunTask, on the container instances the caller names (ECS API StartTask).
+    scheduler = _scheduler()
+    if scheduler is None:
+        return original(self)
+    cluster = self.ecs_backend._get_cluster(self._get_param("cluster", "default"))
+    started = standalone_tasks.start_task(
+        scheduler, cluster.name, self.ecs_backend.describe_task_definition(self._get_param("taskDefinition")),
+        container_instances=self._get_param("containerInstances") or [], group=self._get_param("group"),
+        started_by=self._get_param("startedBy"), tags=self._get_param("tags"))
+    return ActionResult({"tasks": started.tasks, "failures": started.failures})
 
 
 def _list_tasks_request(self: EC2ContainerServiceResponse) -> ActionResult:
