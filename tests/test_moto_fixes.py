@@ -448,6 +448,42 @@ def test_service_load_balancer_checks(aws):
     assert aws.iam.get_role(RoleName="AWSServiceRoleForECS")["Role"]["RoleName"] == "AWSServiceRoleForECS"
 
 
+def test_target_type_must_match_the_network_mode(aws):
+    net = network(aws)
+    aws.ecs.create_cluster(clusterName="lab")
+    aws.ecs.register_task_definition(family="bridge", containerDefinitions=[container_definition()])
+    aws.ecs.register_task_definition(family="vpc", networkMode="awsvpc", containerDefinitions=[container_definition()])
+    by_ip = target_group(aws, net["vpc"], name="by-ip", TargetType="ip")
+    by_instance = target_group(aws, net["vpc"], name="by-instance")
+    lb = alb(aws, net["subnets"])
+    forward(aws, lb, by_ip, 80)
+    forward(aws, lb, by_instance, 81)
+    sg = aws.ec2.create_security_group(GroupName="tasks", Description="tasks", VpcId=net["vpc"])["GroupId"]
+
+    def service(family, tg, name, **network):
+        if family == "vpc" and not network:
+            network = {"networkConfiguration": {"awsvpcConfiguration": {"subnets": net["subnets"], "securityGroups": [sg]}}}
+        return aws.ecs.create_service(
+            cluster="lab", serviceName=name, taskDefinition=family, desiredCount=0,
+            loadBalancers=[{"targetGroupArn": tg, "containerName": "app", "containerPort": 8081}], **network)
+
+    assert error_of(service, "bridge", by_ip, "a") == (
+        "InvalidParameterException",
+        f"The provided target group {by_ip} has target type ip, which is incompatible with the bridge network mode "
+        "specified in the task definition.",
+    )
+    assert error_of(service, "vpc", by_instance, "b") == (
+        "InvalidParameterException",
+        f"The provided target group {by_instance} has target type instance, which is incompatible with the awsvpc "
+        "network mode specified in the task definition.",
+    )
+    no_subnets = {"networkConfiguration": {"awsvpcConfiguration": {"subnets": []}}}
+    assert error_of(service, "vpc", by_ip, "e", **no_subnets) == (
+        "InvalidParameterException", "Network Configuration must be provided when networkMode 'awsvpc' is specified.")
+    service("bridge", by_instance, "c")
+    service("vpc", by_ip, "d")
+
+
 # -- 6. services_stable -------------------------------------------------------------------------------------------
 
 

@@ -40,7 +40,7 @@ from moto.ec2.models.instance_types import INSTANCE_TYPES
 from moto.ecs.models import Task
 
 from helpers.facts import ECS_SERVICE_LINKED_ROLE, ECS_SERVICE_LINKED_ROLE_MISSING
-from helpers.sandbox import placement, target_health, unsupported
+from helpers.sandbox import deployments, placement, target_health, unsupported
 
 log = logging.getLogger("helpers.sandbox.scheduler")
 
@@ -436,6 +436,9 @@ class EcsScheduler:
             if service.status != "ACTIVE" or service.scheduling_strategy != "REPLICA":
                 continue  # a deleted service's tasks were stopped above; DAEMON is not emulated
             runs = [run for run in self._runs.values() if run.service_arn == service.arn and not run.stopping]
+            if len(service.deployments) > 1:  # a rolling update in progress
+                tick.to_launch += self._roll_out(ecs, service, runs)
+                continue
             missing = service.desired_count - len(runs)
             if missing > 0:
                 tick.to_launch += self._place_tasks(ecs, service, missing)
@@ -444,6 +447,33 @@ class EcsScheduler:
                                                     run.sequence) for run in runs]
                 for task_arn in placement.tasks_to_stop(candidates, -missing):
                     self._scale_in_stop(self._runs[task_arn], service)
+
+    def _roll_out(self, ecs, service, runs: list[TaskRun]) -> list[TaskRun]:
+        """One step of a rolling update: deployments.plan decides how many to start and stop."""
+        primary = service.deployments[0]["id"]
+        new = [run for run in runs if self._task(run).started_by == primary]
+        old = [run for run in runs if self._task(run).started_by != primary]
+        step = deployments.plan(service.desired_count, *deployments.percents(service), new_live=len(new),
+                                new_healthy=sum(self._healthy(run, service) for run in new), old_live=len(old))
+        candidates = [placement.RunningTask(run.task_arn, run.instance_id, run.started_monotonic is not None,
+                                            run.sequence) for run in old]
+        for task_arn in placement.tasks_to_stop(candidates, step.stop_old):
+            self._scale_in_stop(self._runs[task_arn], service)
+        draining_old = any(run.service_arn == service.arn and run.stopping and self._task(run).started_by != primary
+                           for run in self._runs.values())
+        if not old and not draining_old:
+            deployments.finish_old(service)
+        return self._place_tasks(ecs, service, step.start) if step.start else []
+
+    def _healthy(self, run: TaskRun, service) -> bool:
+        """RUNNING, registered and healthy in each of the service's target groups."""
+        if self._task(run).last_status != "RUNNING":
+            return False
+        wanted = self._wanted_targets(run, service)
+        if set(wanted) - set(run.targets):
+            return False
+        return all((self._target_record(tg, run.instance_id, port) or {}).get("State") == target_health.HEALTHY
+                   for tg, port in wanted)
 
     def _place_tasks(self, ecs, service, count: int) -> list[TaskRun]:
         definition = self._task_definition(ecs, service)
@@ -630,9 +660,12 @@ class EcsScheduler:
             statuses = [self._task(run).last_status for run in runs]
             service.running_count = statuses.count("RUNNING")
             service.pending_count = statuses.count("PENDING") + statuses.count("PROVISIONING")
-            if service.deployments:
-                service.deployments[0].update(desiredCount=service.desired_count, runningCount=service.running_count,
-                                              pendingCount=service.pending_count, updatedAt=_now())
+            for index, deployment in enumerate(service.deployments):
+                mine = [self._task(run).last_status for run in runs if self._task(run).started_by == deployment["id"]]
+                if index == 0:  # (an ACTIVE deployment keeps the desiredCount it had)
+                    deployment["desiredCount"] = service.desired_count
+                deployment.update(runningCount=mine.count("RUNNING"), updatedAt=_now(),
+                                  pendingCount=mine.count("PENDING") + mine.count("PROVISIONING"))
             if service.status == "ACTIVE" and self._steady(service, runs):
                 self._complete_deployment(service)
                 self._report(service, "steady", steady_state_message(service.name))

@@ -1,0 +1,115 @@
+"""Rolling updates through plain boto3 against one sandbox region, with traffic through the
+sandbox's SOCKS proxy while they run."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+
+import pytest
+
+from helpers.sandbox.deployments import Step, plan
+from helpers.stack import StackSpec, build_stack
+from helpers.traffic import request
+from helpers.waiters import wait_for_service
+
+pytestmark = pytest.mark.slow
+_names = itertools.count(1)
+
+
+def test_plan_honours_the_percentages():
+    # 100/200: start a full new set, stop old ones only as new ones turn healthy
+    assert plan(2, 100, 200, new_live=0, new_healthy=0, old_live=2) == Step(2, 0)
+    assert plan(2, 100, 200, new_live=2, new_healthy=1, old_live=2) == Step(0, 1)
+    # 50/100: no extra task; stop one old first, then replace one at a time
+    assert plan(2, 50, 100, new_live=0, new_healthy=0, old_live=2) == Step(0, 1)
+    assert plan(2, 50, 100, new_live=0, new_healthy=0, old_live=1) == Step(1, 0)
+    assert plan(2, 50, 100, new_live=1, new_healthy=1, old_live=1) == Step(0, 1)
+    assert plan(3, 100, 150, new_live=0, new_healthy=0, old_live=3) == Step(1, 0)  # 150% of 3 rounds down to 4
+
+
+@pytest.fixture(scope="module")
+def region():
+    from helpers.sandbox.region import Sandbox
+
+    with Sandbox() as sandbox:
+        yield sandbox
+
+
+def wait_until(check, timeout=30.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def build(region, **spec):
+    clients = region.clients()
+    stack = build_stack(clients, StackSpec(name=f"d{next(_names)}", deregistration_delay=5, **spec))
+    wait_for_service(clients, stack, progress=False)
+    return clients, stack
+
+
+def service(clients, stack):
+    return clients.ecs.describe_services(cluster=stack.cluster_name, services=[stack.service_name])["services"][0]
+
+
+def new_revision(clients, stack):
+    definition = clients.ecs.describe_task_definition(taskDefinition=stack.task_definition_arn)["taskDefinition"]
+    keep = ("family", "containerDefinitions", "networkMode")
+    return clients.ecs.register_task_definition(**{k: definition[k] for k in keep if k in definition})[
+        "taskDefinition"]["taskDefinitionArn"]
+
+
+def running_definitions(clients, stack):
+    arns = clients.ecs.list_tasks(cluster=stack.cluster_name, serviceName=stack.service_name)["taskArns"]
+    tasks = clients.ecs.describe_tasks(cluster=stack.cluster_name, tasks=arns)["tasks"] if arns else []
+    return sorted(t["taskDefinitionArn"] for t in tasks if t["lastStatus"] == "RUNNING")
+
+
+def test_a_new_revision_rolls_out_without_a_failed_request(region):
+    clients, stack = build(region, desired_count=2)
+    url = f"http://{stack.alb_dns_name}/"
+    outcomes, stop = [], threading.Event()
+
+    def traffic():
+        while not stop.is_set() and len(outcomes) < 2000:  # bounded
+            outcomes.append(request(url, proxy=region.socks_proxy, timeout=5))
+
+    sender = threading.Thread(target=traffic)
+    sender.start()
+    try:
+        revision = new_revision(clients, stack)
+        clients.ecs.update_service(cluster=stack.cluster_name, service=stack.service_name, taskDefinition=revision)
+        during = service(clients, stack)["deployments"]
+        assert [(d["status"], d["taskDefinition"] == revision) for d in during] == [("PRIMARY", True), ("ACTIVE", False)]
+        assert during[0]["rolloutState"] == "IN_PROGRESS"
+        wait_until(lambda: running_definitions(clients, stack) == [revision, revision]
+                   and len(service(clients, stack)["deployments"]) == 1, what="the new revision everywhere")
+        done = wait_until(lambda: (lambda d: d if d["rolloutState"] == "COMPLETED" else None)(
+            service(clients, stack)["deployments"][0]), what="COMPLETED")
+    finally:
+        stop.set()
+        sender.join()
+    assert outcomes and all(o.status == 200 for o in outcomes), {o.summary() for o in outcomes if o.status != 200}
+    messages = [e["message"] for e in service(clients, stack)["events"]]
+    assert f"(service {stack.service_name}) (deployment {done['id']}) deployment completed." in messages
+    assert any(m.startswith(f"(service {stack.service_name}) has started 2 tasks:") for m in messages)
+
+
+def test_static_host_port_stalls_at_100_200_and_proceeds_at_50_100(region):
+    clients, stack = build(region, desired_count=2, host_port=8081)
+    clients.ecs.update_service(cluster=stack.cluster_name, service=stack.service_name, forceNewDeployment=True)
+    wait_until(lambda: any("is already using a port required by your task" in e["message"]
+                           for e in service(clients, stack)["events"]), what="the port-conflict event")
+    old = running_definitions(clients, stack)
+    assert len(old) == 2 and len(service(clients, stack)["deployments"]) == 2  # the old tasks keep serving
+
+    clients.ecs.update_service(cluster=stack.cluster_name, service=stack.service_name,
+                               deploymentConfiguration={"minimumHealthyPercent": 50, "maximumPercent": 100})
+    wait_until(lambda: (lambda s: len(s["deployments"]) == 1 and s["deployments"][0]["rolloutState"] == "COMPLETED"
+                        and s["runningCount"] == 2)(service(clients, stack)), timeout=60, what="the rollout at 50/100")
