@@ -113,3 +113,32 @@ def test_static_host_port_stalls_at_100_200_and_proceeds_at_50_100(region):
                                deploymentConfiguration={"minimumHealthyPercent": 50, "maximumPercent": 100})
     wait_until(lambda: (lambda s: len(s["deployments"]) == 1 and s["deployments"][0]["rolloutState"] == "COMPLETED"
                         and s["runningCount"] == 2)(service(clients, stack)), timeout=60, what="the rollout at 50/100")
+
+
+def test_circuit_breaker_fails_a_crashing_deployment_and_rolls_back(region):
+    clients, stack = build(region, desired_count=1, instance_count=1)
+    original = service(clients, stack)["taskDefinition"]
+    clients.ecs.update_service(cluster=stack.cluster_name, service=stack.service_name, deploymentConfiguration={
+        "deploymentCircuitBreaker": {"enable": True, "rollback": True}})
+    assert len(service(clients, stack)["deployments"]) == 1  # the configuration alone starts no deployment
+    revision = new_revision(clients, stack)
+    clients.ecs.update_service(cluster=stack.cluster_name, service=stack.service_name, taskDefinition=revision)
+    failed_id = service(clients, stack)["deployments"][0]["id"]
+    containers = region.ctx.components["containers"]
+
+    def crash_new_tasks():  # every task of the new revision dies once it runs: a crash loop
+        arns = clients.ecs.list_tasks(cluster=stack.cluster_name, serviceName=stack.service_name)["taskArns"]
+        for task in clients.ecs.describe_tasks(cluster=stack.cluster_name, tasks=arns)["tasks"] if arns else []:
+            if task["taskDefinitionArn"] == revision and task["lastStatus"] == "RUNNING":
+                containers.kill_task_id(task["taskArn"].rsplit("/", 1)[-1])
+        return any(d["id"] == failed_id and d["rolloutState"] == "FAILED" for d in service(clients, stack)["deployments"])
+
+    wait_until(crash_new_tasks, timeout=60, what="the circuit breaker")
+    after = service(clients, stack)
+    failed = next(d for d in after["deployments"] if d["id"] == failed_id)
+    assert failed["failedTasks"] >= 3 and after["deployments"][0]["taskDefinition"] == original
+    assert f"(service {stack.service_name}) (deployment {failed_id}) deployment failed: tasks failed to start." in [
+        e["message"] for e in after["events"]]
+    wait_until(lambda: (lambda s: len(s["deployments"]) == 1 and s["deployments"][0]["rolloutState"] == "COMPLETED"
+                        and s["runningCount"] == 1)(service(clients, stack)), timeout=60, what="the rollback completed")
+    assert running_definitions(clients, stack) == [original]

@@ -91,3 +91,52 @@ def watched(service) -> dict:
     """What UpdateService may change that starts a deployment."""
     return {"task_definition": service.task_definition, "load_balancers": list(service.load_balancers),
             "network_configuration": getattr(service, "network_configuration", None)}
+
+
+# -- the deployment circuit breaker ----------------------------------------------------------------
+
+def circuit_breaker(service) -> dict:
+    configuration = getattr(service, "deployment_configuration", None) or {}
+    return configuration.get("deploymentCircuitBreaker") or {}
+
+
+def failure_threshold(desired: int) -> int:
+    return min(200, max(3, math.ceil(0.5 * desired)))
+
+
+def count_failure(service, deployment_id: str) -> None:
+    """A task of this deployment failed (exited, did not start, or failed its health checks)."""
+    for deployment in service.deployments:
+        if deployment["id"] == deployment_id:
+            deployment["failedTasks"] = deployment.get("failedTasks", 0) + 1
+
+
+def tripped(service) -> bool:
+    """The PRIMARY deployment, still in progress, has reached the breaker's threshold."""
+    primary = service.deployments[0]
+    return (bool(circuit_breaker(service).get("enable")) and primary.get("rolloutState") == "IN_PROGRESS"
+            and primary.get("failedTasks", 0) >= failure_threshold(service.desired_count))
+
+
+FAILED_REASON = "ECS deployment circuit breaker: tasks failed to start."  # unconfirmed wording
+
+
+def fail(service) -> dict | None:
+    """Mark the PRIMARY deployment FAILED; with rollback, begin a deployment of the last completed
+    one's task definition and return it."""
+    primary = service.deployments[0]
+    primary["rolloutState"], primary["rolloutStateReason"] = "FAILED", FAILED_REASON
+    if not circuit_breaker(service).get("rollback") or len(service.deployments) < 2:
+        return None
+    service.task_definition = service.deployments[1]["taskDefinition"]
+    return begin(service)
+
+
+def failed_message(service_name: str, deployment_id: str) -> str:
+    return f"(service {service_name}) (deployment {deployment_id}) deployment failed: tasks failed to start."  # unconfirmed
+
+
+def rolling_back_message(service_name: str, deployment_id: str, to_task_definition: str) -> str:
+    # The sandbox's words: AWS's rollback event text is not in its references.
+    return (f"(service {service_name}) (deployment {deployment_id}) rolling back to "
+            f"{to_task_definition.rsplit('/', 1)[-1]}, the last completed deployment's task definition.")

@@ -345,6 +345,7 @@ class EcsScheduler:
                 self._begin_stop(run, task.stopped_reason or "Task stopped by user",
                                  getattr(task, "stop_code", None) or USER_INITIATED)
             elif task.last_status == "RUNNING" and not containers.is_alive(run.task_arn):
+                self._count_failure(run)
                 self._begin_stop(run, ESSENTIAL_CONTAINER_EXITED, CONTAINER_EXITED, drain=False)
             elif run.service_arn and (service is None or service.status != "ACTIVE"):
                 self._scale_in_stop(run, service)  # (a standalone task, RunTask's, has no service)
@@ -362,6 +363,7 @@ class EcsScheduler:
             if record is not None and record["State"] == target_health.UNHEALTHY:
                 reason = record.get("Description") or record.get("Reason") or "Health checks failed"
                 self._event(service, unhealthy_message(service.name, run.instance_id, port, target_group_arn, reason))
+                self._count_failure(run)
                 self._begin_stop(run, f"Task failed ELB health checks in (target-group {target_group_arn})",
                                  SCHEDULER_INITIATED, announce=True)
                 return
@@ -450,6 +452,10 @@ class EcsScheduler:
 
     def _roll_out(self, ecs, service, runs: list[TaskRun]) -> list[TaskRun]:
         """One step of a rolling update: deployments.plan decides how many to start and stop."""
+        if deployments.tripped(service):
+            self._circuit_breaker_trips(service)
+        if service.deployments[0].get("rolloutState") == "FAILED":
+            return []  # a failed deployment launches nothing more (ECS API DeploymentCircuitBreaker)
         primary = service.deployments[0]["id"]
         new = [run for run in runs if self._task(run).started_by == primary]
         old = [run for run in runs if self._task(run).started_by != primary]
@@ -464,6 +470,18 @@ class EcsScheduler:
         if not old and not draining_old:
             deployments.finish_old(service)
         return self._place_tasks(ecs, service, step.start) if step.start else []
+
+    def _circuit_breaker_trips(self, service) -> None:
+        failed = service.deployments[0]
+        self._event(service, deployments.failed_message(service.name, failed["id"]))
+        rollback = deployments.fail(service)
+        if rollback is not None:
+            self._event(service, deployments.rolling_back_message(service.name, failed["id"], rollback["taskDefinition"]))
+
+    def _count_failure(self, run: TaskRun) -> None:
+        service = self.ctx.ecs().services.get(f"{run.cluster_name}:{run.service_name}")
+        if service is not None:
+            deployments.count_failure(service, self._task(run).started_by)
 
     def _healthy(self, run: TaskRun, service) -> bool:
         """RUNNING, registered and healthy in each of the service's target groups."""
@@ -591,6 +609,7 @@ class EcsScheduler:
             if task is None or run.task_arn not in self._runs:
                 continue
             if isinstance(outcome, Exception):
+                self._count_failure(run)
                 task.desired_status = task.last_status = task.containers[0].last_status = "STOPPED"
                 task.stop_code, task.stopped_reason = FAILED_TO_START, f"CannotStartContainerError: {outcome}"
                 task.stopped_at = _now()
