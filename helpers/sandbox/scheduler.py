@@ -13,8 +13,9 @@ One reconcile loop, every `ctx.options.reconcile_interval` real seconds:
    its container is stopped and the task is STOPPED.
 3. **Each service is kept at its desired count.** Missing tasks are placed (placement.py:
    spread across instances, CPU, memory, host ports) and get dynamic host ports the way the
-   agent picks them; extra tasks are stopped.
-4. **New tasks run.** Each gets a real container process (containers.py); once it serves, the
+   agent picks them; extra tasks are stopped. While a rolling update runs (more than one
+   deployment), deployments.py decides how many new tasks start and old ones stop.
+4. **New tasks run** - the service's, and RunTask's / StartTask's (standalone_tasks.py). Each gets a real container process (containers.py); once it serves, the
    task is RUNNING with its networkBindings, and is registered in the service's target groups
    as `instance:hostPort`.
 5. **Services report.** runningCount/pendingCount, the deployment's rollout state, and the
