@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import itertools
 import threading
-import time
 
 import pytest
 
 from helpers.sandbox.deployments import Step, plan
 from helpers.stack import StackSpec, build_stack
 from helpers.traffic import request
-from helpers.waiters import wait_for_service
+from helpers.waiters import first_value, wait_for_service
 
 pytestmark = pytest.mark.slow
 _names = itertools.count(1)
@@ -27,24 +26,6 @@ def test_plan_honours_the_percentages():
     assert plan(2, 50, 100, new_live=0, new_healthy=0, old_live=1) == Step(1, 0)
     assert plan(2, 50, 100, new_live=1, new_healthy=1, old_live=1) == Step(0, 1)
     assert plan(3, 100, 150, new_live=0, new_healthy=0, old_live=3) == Step(1, 0)  # 150% of 3 rounds down to 4
-
-
-@pytest.fixture(scope="module")
-def region():
-    from helpers.sandbox.region import Sandbox
-
-    with Sandbox() as sandbox:
-        yield sandbox
-
-
-def wait_until(check, timeout=30.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def build(region, **spec):
@@ -88,10 +69,10 @@ def test_a_new_revision_rolls_out_without_a_failed_request(region):
         during = service(clients, stack)["deployments"]
         assert [(d["status"], d["taskDefinition"] == revision) for d in during] == [("PRIMARY", True), ("ACTIVE", False)]
         assert during[0]["rolloutState"] == "IN_PROGRESS"
-        wait_until(lambda: running_definitions(clients, stack) == [revision, revision]
-                   and len(service(clients, stack)["deployments"]) == 1, what="the new revision everywhere")
-        done = wait_until(lambda: (lambda d: d if d["rolloutState"] == "COMPLETED" else None)(
-            service(clients, stack)["deployments"][0]), what="COMPLETED")
+        first_value(lambda: running_definitions(clients, stack) == [revision, revision]
+                   and len(service(clients, stack)["deployments"]) == 1, timeout=30, what="the new revision everywhere")
+        done = first_value(lambda: (lambda d: d if d["rolloutState"] == "COMPLETED" else None)(
+            service(clients, stack)["deployments"][0]), timeout=30, what="COMPLETED")
     finally:
         stop.set()
         sender.join()
@@ -104,14 +85,14 @@ def test_a_new_revision_rolls_out_without_a_failed_request(region):
 def test_static_host_port_stalls_at_100_200_and_proceeds_at_50_100(region):
     clients, stack = build(region, desired_count=2, host_port=8081)
     clients.ecs.update_service(cluster=stack.cluster_name, service=stack.service_name, forceNewDeployment=True)
-    wait_until(lambda: any("is already using a port required by your task" in e["message"]
-                           for e in service(clients, stack)["events"]), what="the port-conflict event")
+    first_value(lambda: any("is already using a port required by your task" in e["message"]
+                           for e in service(clients, stack)["events"]), timeout=30, what="the port-conflict event")
     old = running_definitions(clients, stack)
     assert len(old) == 2 and len(service(clients, stack)["deployments"]) == 2  # the old tasks keep serving
 
     clients.ecs.update_service(cluster=stack.cluster_name, service=stack.service_name,
                                deploymentConfiguration={"minimumHealthyPercent": 50, "maximumPercent": 100})
-    wait_until(lambda: (lambda s: len(s["deployments"]) == 1 and s["deployments"][0]["rolloutState"] == "COMPLETED"
+    first_value(lambda: (lambda s: len(s["deployments"]) == 1 and s["deployments"][0]["rolloutState"] == "COMPLETED"
                         and s["runningCount"] == 2)(service(clients, stack)), timeout=60, what="the rollout at 50/100")
 
 
@@ -133,12 +114,12 @@ def test_circuit_breaker_fails_a_crashing_deployment_and_rolls_back(region):
                 containers.kill_task_id(task["taskArn"].rsplit("/", 1)[-1])
         return any(d["id"] == failed_id and d["rolloutState"] == "FAILED" for d in service(clients, stack)["deployments"])
 
-    wait_until(crash_new_tasks, timeout=60, what="the circuit breaker")
+    first_value(crash_new_tasks, timeout=60, what="the circuit breaker")
     after = service(clients, stack)
     failed = next(d for d in after["deployments"] if d["id"] == failed_id)
     assert failed["failedTasks"] >= 3 and after["deployments"][0]["taskDefinition"] == original
     assert f"(service {stack.service_name}) (deployment {failed_id}) deployment failed: tasks failed to start." in [
         e["message"] for e in after["events"]]
-    wait_until(lambda: (lambda s: len(s["deployments"]) == 1 and s["deployments"][0]["rolloutState"] == "COMPLETED"
+    first_value(lambda: (lambda s: len(s["deployments"]) == 1 and s["deployments"][0]["rolloutState"] == "COMPLETED"
                         and s["runningCount"] == 1)(service(clients, stack)), timeout=60, what="the rollback completed")
     assert running_definitions(clients, stack) == [original]

@@ -4,40 +4,23 @@ AWS's failures; traffic through the sandbox's SOCKS proxy."""
 from __future__ import annotations
 
 import itertools
-import time
 
 import pytest
 from botocore.exceptions import ClientError
 
-from helpers.sandbox.region import Sandbox
 from helpers.stack import StackSpec, build_stack
 from helpers.traffic import request
+from helpers.waiters import first_value
 
 pytestmark = pytest.mark.slow
 _names = itertools.count(1)
-
-
-@pytest.fixture(scope="module")
-def region():
-    with Sandbox() as sandbox:
-        yield sandbox
-
-
-def wait_until(check, timeout=15.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def build(region, **spec):
     """The seed stack with no service tasks: the cluster's instances are free for standalone tasks."""
     clients = region.clients()
     stack = build_stack(clients, StackSpec(name=f"t{next(_names)}", desired_count=0, **spec))
-    wait_until(lambda: len(clients.ecs.list_container_instances(cluster=stack.cluster_name)["containerInstanceArns"])
+    first_value(lambda: len(clients.ecs.list_container_instances(cluster=stack.cluster_name)["containerInstanceArns"])
                == stack.spec.instance_count, timeout=15, what="the instances joined the cluster")
     return clients, stack
 
@@ -68,7 +51,7 @@ def test_run_task_runs_a_real_container_and_stop_task_closes_its_port(region):
     (task,) = answer["tasks"]
     assert (task["lastStatus"], task["desiredStatus"], task["group"]) == ("PENDING", "RUNNING", f"family:{name}")
 
-    running = wait_until(lambda: (lambda t: t if t["lastStatus"] == "RUNNING" else None)(
+    running = first_value(lambda: (lambda t: t if t["lastStatus"] == "RUNNING" else None)(
         described(clients, stack, task["taskArn"])), timeout=15, what="RUNNING")
     (binding,) = running["containers"][0]["networkBindings"]
     low, high = region.ctx.options.host_port_range
@@ -83,7 +66,7 @@ def test_run_task_runs_a_real_container_and_stop_task_closes_its_port(region):
     assert answered.status == 200 and answered.task_id == task["taskArn"].rsplit("/", 1)[-1]
 
     clients.ecs.stop_task(cluster=stack.cluster_name, task=task["taskArn"])
-    stopped = wait_until(lambda: (lambda t: t if t["lastStatus"] == "STOPPED" else None)(
+    stopped = first_value(lambda: (lambda t: t if t["lastStatus"] == "STOPPED" else None)(
         described(clients, stack, task["taskArn"])), timeout=15, what="STOPPED")
     assert stopped["stopCode"] == "UserInitiated"
     refused = request(url, proxy=region.socks_proxy, timeout=5)
@@ -147,9 +130,9 @@ def test_a_service_the_sandbox_does_not_run_says_so_in_an_event(region):
         return [e["message"] for e in clients.ecs.describe_services(
             cluster=stack.cluster_name, services=[name])["services"][0]["events"]]
 
-    wait_until(lambda: "(service vpc) This sandbox does not run tasks in awsvpc network mode (AWS would)" in
+    first_value(lambda: "(service vpc) This sandbox does not run tasks in awsvpc network mode (AWS would)" in
                " ".join(events("vpc")), what="the awsvpc service's event")
-    wait_until(lambda: "(service bluegreen) This sandbox does not run services with the CODE_DEPLOY deployment "
+    first_value(lambda: "(service bluegreen) This sandbox does not run services with the CODE_DEPLOY deployment "
                "controller" in " ".join(events("bluegreen")), what="the blue/green service's event")
     for name in ("vpc", "bluegreen"):
         clients.ecs.delete_service(cluster=stack.cluster_name, service=name, force=True)
