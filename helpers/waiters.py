@@ -16,7 +16,7 @@ class WaitTimeout(TimeoutError):
 
 def _in_notebook() -> bool:
     try:
-        from IPython import get_ipython
+        from IPython import get_ipython  # optional: outside Jupyter this module still works
     except ImportError:
         return False
     shell = get_ipython()
@@ -30,7 +30,7 @@ class _NotebookProgress:
     nbval, which never compares widget views, sees nothing that changes from run to run)."""
 
     def __init__(self, what: str) -> None:
-        import ipywidgets
+        import ipywidgets  # a quarter second to import: only when a notebook waits
         from IPython.display import display
 
         self.what = what
@@ -49,7 +49,7 @@ class _NotebookProgress:
 
 class _TerminalProgress:
     def __init__(self, what: str) -> None:
-        from tqdm import tqdm
+        from tqdm import tqdm  # only in a terminal
 
         self.bar = tqdm(total=None, desc=what, bar_format="{desc}: {postfix} [{elapsed}]", leave=False)
 

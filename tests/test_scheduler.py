@@ -325,7 +325,10 @@ def test_deleting_a_service_stops_its_tasks(sandbox):
     clients, stack = build(sandbox, desired_count=2, instance_count=1, deregistration_delay=0)
     found = wait_until(lambda: running(clients, stack, 2), what="2 RUNNING tasks")
     clients.ecs.delete_service(cluster=stack.cluster_name, service=stack.service_name, force=True)
-    described = lambda: clients.ecs.describe_tasks(cluster=stack.cluster_name, tasks=[t["taskArn"] for t in found])["tasks"]
+
+    def described():
+        return clients.ecs.describe_tasks(cluster=stack.cluster_name, tasks=[t["taskArn"] for t in found])["tasks"]
+
     wait_until(lambda: all(t["lastStatus"] == "STOPPED" for t in described()), what="the service's tasks stopped")
     wait_until(lambda: targets(clients, stack) == {}, what="targets deregistered")
     still_running = {c["task_arn"] for c in sandbox.ctx.components["containers"].describe()}
