@@ -112,7 +112,7 @@ def test_what_the_sandbox_does_not_run_is_refused_in_plain_words(region):
         containerDefinitions=[{"name": "app", "image": "tomcat", "memory": 128, "portMappings": [{"containerPort": 8081}]}])
     with pytest.raises(ClientError) as caught:
         clients.ecs.run_task(cluster=stack.cluster_name, taskDefinition=f"{stack.spec.name}-vpc")
-    assert "This sandbox does not run tasks in awsvpc network mode" in caught.value.response["Error"]["Message"]
+    assert "This sandbox does not run standalone tasks in awsvpc network mode" in caught.value.response["Error"]["Message"]
 
 
 def test_a_service_the_sandbox_does_not_run_says_so_in_an_event(region):
@@ -122,7 +122,7 @@ def test_a_service_the_sandbox_does_not_run_says_so_in_an_event(region):
         containerDefinitions=[{"name": "app", "image": "tomcat", "memory": 128, "portMappings": [{"containerPort": 8081}]}])
     network = {"awsvpcConfiguration": {"subnets": stack.public_subnet_ids[:1], "securityGroups": [stack.host_sg_id]}}
     clients.ecs.create_service(cluster=stack.cluster_name, serviceName="vpc", taskDefinition=f"{stack.spec.name}-vpc",
-                               desiredCount=1, networkConfiguration=network)
+                               desiredCount=1, networkConfiguration=network, launchType="FARGATE")
     clients.ecs.create_service(cluster=stack.cluster_name, serviceName="bluegreen", taskDefinition=stack.task_definition_arn,
                                desiredCount=1, deploymentController={"type": "CODE_DEPLOY"})
 
@@ -130,8 +130,8 @@ def test_a_service_the_sandbox_does_not_run_says_so_in_an_event(region):
         return [e["message"] for e in clients.ecs.describe_services(
             cluster=stack.cluster_name, services=[name])["services"][0]["events"]]
 
-    first_value(lambda: "(service vpc) This sandbox does not run tasks in awsvpc network mode (AWS would)" in
-               " ".join(events("vpc")), what="the awsvpc service's event")
+    first_value(lambda: "(service vpc) This sandbox does not run Fargate tasks (AWS would)" in
+               " ".join(events("vpc")), what="the Fargate service's event")
     first_value(lambda: "(service bluegreen) This sandbox does not run services with the CODE_DEPLOY deployment "
                "controller" in " ".join(events("bluegreen")), what="the blue/green service's event")
     for name in ("vpc", "bluegreen"):

@@ -41,7 +41,7 @@ from moto.ec2.models.instance_types import INSTANCE_TYPES
 from moto.ecs.models import Task
 
 from helpers.facts import ECS_SERVICE_LINKED_ROLE, ECS_SERVICE_LINKED_ROLE_MISSING
-from helpers.sandbox import deployments, placement, target_health, unsupported
+from helpers.sandbox import awsvpc, deployments, placement, target_health, unsupported
 
 log = logging.getLogger("helpers.sandbox.scheduler")
 
@@ -151,6 +151,13 @@ class TaskRun:
     targets: list[tuple[str, int]] = field(default_factory=list)  # (target group ARN, port) registered
     stopping: bool = False
     wait_for_draining: bool = True  # False when the container is already gone
+    task_ip: str = ""  # awsvpc: the task's own ENI address (awsvpc.py)
+    eni_id: str = ""
+
+    @property
+    def target(self) -> str:
+        """What a load balancer registers and reaches: the instance, or an awsvpc task's own IP."""
+        return self.task_ip or self.instance_id
 
     @property
     def task_id(self) -> str:
@@ -272,7 +279,7 @@ class EcsScheduler:
         for run in tick.to_launch:
             try:
                 tick.launched[run.task_arn] = containers.start(
-                    run.task_arn, task_id=run.task_id, instance_id=run.instance_id, host_port=run.host_port,
+                    run.task_arn, task_id=run.task_id, instance_id=run.target, host_port=run.host_port,
                     container_port=run.container_port, container_name=run.container_name)
             except Exception as error:  # the task fails to start, as a broken image would
                 tick.launched[run.task_arn] = error
@@ -360,7 +367,7 @@ class EcsScheduler:
         if time.monotonic() - run.started_monotonic < grace:
             return
         for target_group_arn, port in run.targets:
-            record = self._target_record(target_group_arn, run.instance_id, port)
+            record = self._target_record(target_group_arn, run.target, port)
             if record is not None and record["State"] == target_health.UNHEALTHY:
                 reason = record.get("Description") or record.get("Reason") or "Health checks failed"
                 self._event(service, unhealthy_message(service.name, run.instance_id, port, target_group_arn, reason))
@@ -390,7 +397,7 @@ class EcsScheduler:
             return
         for target_group_arn, port in run.targets:
             try:
-                self.ctx.elbv2().deregister_targets(target_group_arn, [{"Id": run.instance_id, "Port": port}])
+                self.ctx.elbv2().deregister_targets(target_group_arn, [{"Id": run.target, "Port": port}])
             except Exception as error:  # the target group or the registration is gone already
                 log.info("deregistering %s:%s from %s: %s", run.instance_id, port, target_group_arn, error)
                 continue
@@ -408,7 +415,7 @@ class EcsScheduler:
         for run in self._runs.values():
             if not run.stopping:
                 continue
-            if run.wait_for_draining and any(self._still_draining(tg, run.instance_id, port, now) for tg, port in run.targets):
+            if run.wait_for_draining and any(self._still_draining(tg, run.target, port, now) for tg, port in run.targets):
                 continue
             self._task(run).last_status = "STOPPING"
             ready.append(run)
@@ -428,6 +435,8 @@ class EcsScheduler:
             task.stopped_at = task.execution_stopped_at = now
             container = task.containers[0]
             container.last_status = "STOPPED"
+            if run.eni_id:
+                awsvpc.release(self.ctx, task, run.eni_id)
             exit_code = tick.exit_codes.get(run.task_arn)
             if exit_code is not None:
                 container.exit_code = exit_code
@@ -491,7 +500,7 @@ class EcsScheduler:
         wanted = self._wanted_targets(run, service)
         if set(wanted) - set(run.targets):
             return False
-        return all((self._target_record(tg, run.instance_id, port) or {}).get("State") == target_health.HEALTHY
+        return all((self._target_record(tg, run.target, port) or {}).get("State") == target_health.HEALTHY
                    for tg, port in wanted)
 
     def _place_tasks(self, ecs, service, count: int) -> list[TaskRun]:
@@ -548,11 +557,12 @@ class EcsScheduler:
         return self.create_task(
             service.cluster_name, definition, container_def, needs, room, group=f"service:{service.name}",
             started_by=deployment_id, tags=list(service.tags) if service.propagate_tags == "SERVICE" else [],
-            load_balancers=service.load_balancers, service_arn=service.arn, service_name=service.name)
+            load_balancers=service.load_balancers, service_arn=service.arn, service_name=service.name,
+            network_configuration=getattr(service, "network_configuration", None))
 
     def create_task(self, cluster_name: str, definition, container_def: dict, needs: placement.TaskNeeds,
                     room: placement.InstanceRoom, *, group: str, started_by: str, tags: list,
-                    load_balancers=(), service_arn: str = "", service_name: str = ""):
+                    load_balancers=(), service_arn: str = "", service_name: str = "", network_configuration=None):
         """A new PENDING task on `room` (its resources booked, dynamic host ports picked as the agent
         picks them); its container starts at the next reconcile. Hold ctx.lock."""
         ecs = self.ctx.ecs()
@@ -566,11 +576,15 @@ class EcsScheduler:
         cluster = ecs.clusters[cluster_name]
         task = Task(cluster, definition, agent.container_instance_arn,
                     {"CPU": needs.cpu, "MEMORY": needs.memory, "PORTS": list(needs.static_host_ports), "PORTS_UDP": []},
-                    backend=ecs, group=group, launch_type="EC2", started_by=started_by, tags=tags)
-        # A bridge-mode task has no network interface to provision: it starts PENDING (ECS guide, "Task lifecycle").
-        task.last_status = "PENDING"
+                    backend=ecs, group=group, launch_type="EC2", started_by=started_by, tags=tags,
+                    networking_configuration=network_configuration if awsvpc.is_awsvpc(definition) else None)
+        # A bridge-mode task has no network interface to provision: it starts PENDING; an awsvpc
+        # task starts PROVISIONING while its ENI is made (ECS guide, "Task lifecycle").
+        task.last_status = "PROVISIONING" if awsvpc.is_awsvpc(definition) else "PENDING"
         task.created_at = _now()
         task.availability_zone = self.ctx.ec2().get_instance_by_id(instance_id).placement.zone
+        eni_id, task_ip = (awsvpc.provision(self.ctx, task, network_configuration, task.availability_zone)
+                           if awsvpc.is_awsvpc(definition) else ("", ""))
         task.cpu, task.memory = str(needs.cpu), str(needs.memory)
         task.stop_code = None
         container = task.containers[0]  # moto models one container: the one serving traffic
@@ -584,7 +598,8 @@ class EcsScheduler:
         container_port = lb_port or (bindings[0]["containerPort"] if bindings else 0)
         self._sequence += 1
         run = TaskRun(task.task_arn, service_arn, service_name, cluster.name, instance_id, needs,
-                      container_def.get("name") or "app", container_port, bindings, self._sequence)
+                      container_def.get("name") or "app", container_port, bindings, self._sequence,
+                      task_ip=task_ip, eni_id=eni_id)
         self._runs[run.task_arn] = run
         return run
 
@@ -622,7 +637,12 @@ class EcsScheduler:
             task.connectivity, task.connectivity_at = "CONNECTED", now
             container = task.containers[0]
             container.last_status = "RUNNING"
-            container.network_bindings = run.network_bindings
+            if run.task_ip:  # awsvpc: no host port; the container is reached on the task's own IP
+                container.network_bindings = []
+                container.network_interfaces = [{"attachmentId": task.attachments[0]["id"], "privateIpv4Address": run.task_ip}]
+                self.ctx.changed()  # the evaluator finds an ip target's task among RUNNING tasks
+            else:
+                container.network_bindings = run.network_bindings
             run.started_monotonic = time.monotonic()
 
     def _register_targets(self) -> None:
@@ -641,7 +661,7 @@ class EcsScheduler:
                                  registration_failed_message(service.name, target_group_arn, MISSING_ROLE_ERROR))
                     continue
                 try:
-                    self.ctx.elbv2().register_targets(target_group_arn, [{"Id": run.instance_id, "Port": port}])
+                    self.ctx.elbv2().register_targets(target_group_arn, [{"Id": run.target, "Port": port}])
                 except Exception as error:  # e.g. the target group was deleted
                     message = getattr(error, "message", None) or str(error)
                     self._report(service, f"register:{target_group_arn}",
@@ -707,7 +727,7 @@ class EcsScheduler:
             if run.stopping or set(wanted) - set(run.targets):
                 return False
             for target_group_arn, port in wanted:
-                record = self._target_record(target_group_arn, run.instance_id, port)
+                record = self._target_record(target_group_arn, run.target, port)
                 if record is None or record["State"] != target_health.HEALTHY:
                     return False
         return True
@@ -824,6 +844,8 @@ def task_needs(definition, container_def: dict) -> placement.TaskNeeds:
               else sum(int(c.get("memoryReservation") or c.get("memory") or 0) for c in containers))
     static, dynamic = [], 0
     host_mode = definition.network_mode == "host"
+    if awsvpc.is_awsvpc(definition):  # the task's own ENI: no host port taken
+        return placement.TaskNeeds(cpu, memory, (), 0)
     for mapping in container_def.get("portMappings") or []:
         host_port = mapping.get("containerPort") if host_mode else mapping.get("hostPort")
         if host_port:
@@ -834,8 +856,9 @@ def task_needs(definition, container_def: dict) -> placement.TaskNeeds:
 
 
 def network_bindings(definition, container_def: dict, dynamic_ports) -> list[dict]:
-    """containers[].networkBindings once RUNNING (ECS API NetworkBinding)."""
-    host_mode = definition.network_mode == "host"
+    """containers[].networkBindings once RUNNING (ECS API NetworkBinding). In awsvpc mode these
+    are the sandbox's own record (host port = container port on the task's IP); AWS shows none."""
+    host_mode = definition.network_mode in ("host", "awsvpc")
     bindings = []
     for mapping in container_def.get("portMappings") or []:
         container_port = int(mapping["containerPort"])

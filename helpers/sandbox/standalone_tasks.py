@@ -12,7 +12,7 @@ instance that was tried, with the reason ECS gives - `RESOURCE:CPU`, `RESOURCE:M
 (container instance ID)); StartTask on an unknown or deregistered instance gives `MISSING` /
 `INACTIVE` (same page).
 
-What the sandbox does not run (Fargate, awsvpc, capacity providers) is refused with an error that
+What the sandbox does not run (Fargate, standalone awsvpc tasks, capacity providers) is refused with an error that
 says so, rather than a task that never starts (issue 9, "nothing silent").
 
 Called by moto_fixes/ecs.py inside moto's request handling: under `ctx.lock`.
@@ -95,6 +95,8 @@ def failure(room: placement.InstanceRoom, needs: placement.TaskNeeds, scheduler)
 
 def refuse_what_the_sandbox_does_not_run(definition, launch_type: str | None, capacity_provider_strategy) -> None:
     what = unsupported.not_run(definition, launch_type=launch_type, capacity_provider_strategy=capacity_provider_strategy)
+    if what is None and (definition.network_mode or "bridge") == "awsvpc":
+        what = "standalone tasks in awsvpc network mode"
     if what is not None:
         raise EcsClientException(unsupported.refusal(what))
 

@@ -5,7 +5,7 @@ not AWS's."""
 
 from __future__ import annotations
 
-RUNS = "It runs EC2 tasks in bridge or host network mode, deployed by the ECS deployment controller."
+RUNS = "It runs EC2 tasks (bridge, host; awsvpc in services), deployed by the ECS deployment controller."
 
 
 def not_run(definition, *, launch_type: str | None, capacity_provider_strategy=None,
@@ -13,8 +13,6 @@ def not_run(definition, *, launch_type: str | None, capacity_provider_strategy=N
     """What the sandbox does not run here, in words ("Fargate tasks"), or None if it runs it."""
     if launch_type == "FARGATE":
         return "Fargate tasks"
-    if (definition.network_mode or "bridge") == "awsvpc":
-        return "tasks in awsvpc network mode"
     if capacity_provider_strategy:
         return "tasks placed through a capacity provider strategy"
     if launch_type not in (None, "", "EC2"):
