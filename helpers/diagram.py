@@ -81,18 +81,23 @@ class Theme:
     node_fill: str
 
 
+# Not Helvetica: with it, Graphviz's PNG output loses the underscores of small labels
+# (ENI_SG_RULES_MISMATCH read as "ENI SG RULES MISMATCH"); DejaVu Sans is on most Linux machines,
+# and elsewhere Graphviz falls back to a sans-serif font.
+FONT = "DejaVu Sans"
+
 THEMES = {
     "light": Theme(
         background="white", text="#1f2328", allowed="#1a7f37", blocked="#cf222e", not_reached="#1f2328",
-        cluster_lines={"vpc": "#8250df", "nacl": "#0969da", "subnet": "#57606a", "sg": "#cf222e",
-                       "alb": "#cf222e", "instance": "#9a6700"},
+        cluster_lines={"vpc": "#8250df", "nacl": "#0969da", "subnet": "#57606a", "sg": "#6e7781",
+                       "alb": "#6e7781", "instance": "#9a6700"},
         health_fills={"healthy": "#dafbe1", "unhealthy": "#ffebe9", "initial": "#fff8c5"},
         node_fill="#f6f8fa",
     ),
     "dark": Theme(
         background="#0d1117", text="#e6edf3", allowed="#3fb950", blocked="#f85149", not_reached="#e6edf3",
-        cluster_lines={"vpc": "#a371f7", "nacl": "#58a6ff", "subnet": "#8b949e", "sg": "#f85149",
-                       "alb": "#f85149", "instance": "#d29922"},
+        cluster_lines={"vpc": "#a371f7", "nacl": "#58a6ff", "subnet": "#8b949e", "sg": "#8b949e",
+                       "alb": "#8b949e", "instance": "#d29922"},
         health_fills={"healthy": "#033a16", "unhealthy": "#67060c", "initial": "#4b2900"},
         node_fill="#161b22",
     ),
@@ -157,7 +162,7 @@ class FlowDiagram:
         """The diagram as a graphviz.Digraph (in memory). Nodes, edges and clusters are emitted
         in sorted order with generated names, so equal data gives byte-identical output."""
         t = THEMES[self.theme]
-        font = {"fontname": "Helvetica", "fontsize": "10", "fontcolor": t.text}
+        font = {"fontname": FONT, "fontsize": "10", "fontcolor": t.text}
         g = graphviz.Digraph(
             "flow",
             graph_attr={"rankdir": "LR", "bgcolor": t.background, "label": _dot(self.title), "labelloc": "t",
@@ -209,6 +214,12 @@ class FlowDiagram:
     def _repr_svg_(self) -> str:
         return self.to_svg()
 
+    def _repr_png_(self) -> bytes:
+        # Beside the SVG: JupyterLab does not render SVG from an untrusted notebook (a fresh
+        # clone's are), and falls back to a safe format when the output has one - PNG here. So the
+        # picture shows the moment a notebook is opened, in JupyterLab and on a forge alike.
+        return self.to_graphviz().pipe(format="png")
+
     @staticmethod
     def _node_attrs(n: Node, t: Theme) -> dict:
         attrs = {"label": _dot(n.label)}
@@ -237,6 +248,7 @@ class FlowDiagram:
             attrs["tooltip"] = _dot(e.tooltip)
         if e.status == "blocked":
             attrs["penwidth"] = "2.2"
+            attrs["fontsize"] = "10"  # at 9, a red label's underscores vanish in small renderings
         elif e.status == "allowed":
             attrs["penwidth"] = "1.6"
         if e.dashed:
@@ -611,7 +623,8 @@ def legend(theme: str = "light") -> FlowDiagram:
     _choose("theme", theme, THEMES)
     rows = [
         ("allowed", False, "", "green: the flow gets through"),
-        ("blocked", False, "ENI_SG_RULES_MISMATCH", "red: blocked here, with the explanation code"),
+        ("blocked", False, "ENI_SG_RULES_MISMATCH", "red: blocked here, with the explanation code\n"
+                                                    "(\"return\" when it is the reply that is blocked)"),
         ("not-reached", False, "", "plain: allowed here, but stopped earlier"),
         ("allowed", True, "", "dashed: the ALB sends no requests here (target not healthy)"),
     ]
@@ -628,6 +641,6 @@ def legend(theme: str = "light") -> FlowDiagram:
         Node("t2", "i-0abc12:32769\nunhealthy", "target", "box:instance", health="unhealthy"),
         Node("t3", "i-0abc12:32770\ndraining", "target", "box:instance", health="draining"),
         Node("t4", "listener\n:8081", "listener", "box:vpc", missing=True),
-        Node("t5", "red dashed box: the hop\nthat arrives here is blocked", "note", "box:vpc"),
+        Node("t5", "red dashed node: a part the flow\nneeds is missing (no listener on :8081)", "note", "box:vpc"),
     ]
     return FlowDiagram("legend", tuple(nodes), tuple(edges), tuple(boxes), theme)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import graphviz
 
+from helpers.diagram import FONT
+
 NEUTRAL = "#555555"
 # (cluster id, label, fill colour) - boundaries drawn as neutral boxes, never red
 _BOXES = {
@@ -36,11 +38,11 @@ class PartsMap:
 
 def parts_map() -> PartsMap:
     """Client -> IGW -> ALB (listener, rule, target group) -> container instances -> tasks."""
-    g = graphviz.Digraph("parts", graph_attr={"rankdir": "LR", "fontname": "Helvetica", "fontsize": "11",
+    g = graphviz.Digraph("parts", graph_attr={"rankdir": "LR", "fontname": FONT, "fontsize": "11",
                                              "nodesep": "0.25", "ranksep": "0.45"},
-                         node_attr={"fontname": "Helvetica", "fontsize": "10", "shape": "box", "style": "rounded",
+                         node_attr={"fontname": FONT, "fontsize": "10", "shape": "box", "style": "rounded",
                                     "color": NEUTRAL},
-                         edge_attr={"color": NEUTRAL, "fontname": "Helvetica", "fontsize": "9"})
+                         edge_attr={"color": NEUTRAL, "fontname": FONT, "fontsize": "9"})
     g.node("client", "you, on the internet\n203.0.113.10", shape="ellipse")
     g.node("igw", "internet gateway (IGW)\nthe VPC's door")
     with g.subgraph(name="cluster_vpc") as vpc:

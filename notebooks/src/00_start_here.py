@@ -105,6 +105,16 @@ print(lab.request(f"http://{stack.alb_dns_name}/"))
 lab.explain(f"http://{stack.alb_dns_name}/").picture()
 
 # %% [markdown]
+# How to read these pictures - every notebook draws them the same way. Security groups and
+# network ACLs are grey and blue boxes (boundaries, not verdicts); only a hop that is blocked
+# turns red:
+
+# %%
+from helpers.diagram import legend
+
+legend()
+
+# %% [markdown]
 # ## Try it yourself
 # Press **Send** to request the ALB yourself; change the port to 8081 and send again. (Widgets
 # need a running kernel; on a static page this shows one line of text.)
