@@ -18,6 +18,11 @@ from helpers.widgets.models import PortProbe, RuleToggle, ServiceScaler
 _WIDE = widgets.Layout(width="100%")
 
 
+def _fit_width(svg: str) -> str:
+    """Graphviz's SVG at most as wide as the output area, scaled down (its viewBox keeps the shape)."""
+    return svg.replace("<svg ", '<svg style="max-width:100%;height:auto" ', 1)
+
+
 def _error_line(model) -> widgets.HTML:
     """A red line showing the model's `error`, empty when there is none."""
     line = widgets.HTML()
@@ -56,7 +61,7 @@ class RuleToggleView(widgets.VBox):
         dlink((model, "summary"), (self.summary, "value"))
         # `snapshot` (optional) draws subnet / NACL / SG boxes around the path.
         dlink((model, "verdict"), (self.picture, "value"),
-              lambda verdict: FlowDiagram.from_verdict(verdict, snapshot).to_svg() if verdict is not None else "")
+              lambda verdict: _fit_width(FlowDiagram.from_verdict(verdict, snapshot).to_svg()) if verdict is not None else "")
         super().__init__([widgets.HBox([self.switch, self.summary]), _error_line(model), self.picture])
 
 
