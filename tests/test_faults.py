@@ -41,7 +41,7 @@ def test_self_check_fails_when_broken_and_passes_when_repaired(sandbox):
     broken = stack_works(lab, stack)
     assert not broken
     text = str(broken)
-    assert "❌ not yet: the service runs 0 task(s) and wants 0" in text
+    assert "✗ not yet: the service runs 0 task(s) and wants 0" in text
     assert "503 from the load balancer" in text
     assert "LAB_NACL_BREAKS_TARGET_LEG" in text  # the audit sees the missing return rule even with no task
 

@@ -20,7 +20,8 @@ class CheckResult:
     message: str
 
     def __str__(self) -> str:
-        return f"✅ {self.message}" if self.passed else f"❌ not yet: {self.message}"
+        # ✓ and ✗ (not emoji): the fonts of a plain Linux browser have them.
+        return f"✓ {self.message}" if self.passed else f"✗ not yet: {self.message}"
 
 
 def expect(condition: bool, success: str, hint: str) -> CheckResult:

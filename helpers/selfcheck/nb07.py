@@ -13,6 +13,11 @@ from helpers.tables import service_tasks
 from helpers.traffic import request_many
 
 
+def _failed_count(outcomes) -> str:
+    failed = sum(o.kind != "answered" for o in outcomes)
+    return "all" if failed == len(outcomes) else f"{failed} of {len(outcomes)}"
+
+
 def stack_works(lab, stack, *, requests: int = 12) -> Report:
     """Desired tasks running, all healthy, all answering; no blocker; a clean audit."""
     from helpers.audit import run_audit
@@ -33,20 +38,21 @@ def stack_works(lab, stack, *, requests: int = 12) -> Report:
     findings = run_audit(lab.clients, stack.vpc_id).findings
     results: list[CheckResult] = [
         expect(desired == wanted and running == wanted, f"the service runs {wanted} of {wanted} tasks",
-               f"the service runs {running} task(s) and wants {desired}; it should run {wanted} "
-               "(ecs.update_service(..., desiredCount=...))"),
+               f"the service runs {running} task(s) and wants {desired}; the stack was built for {wanted} "
+               "- look at the service itself (lab.tasks(stack), lab.events(stack))"),
         expect(wanted > 0 and healthy == wanted == len(health), f"all {wanted} targets are healthy",
                f"{healthy} of {len(health)} registered targets are healthy - read lab.targets(stack): the reason "
                "column says what the health checks meet"),
         expect(not failures and tasks and answered_by == tasks,
                f"{requests} requests through the ALB: every one answered, by every running task",
                f"{requests} requests through the ALB: "
-               + (f"some failed ({'; '.join(failures)})" if failures else
+               + (f"{_failed_count(outcomes)} failed ({'; '.join(failures)})" if failures else
                   f"answered by {len(answered_by)} of {len(tasks)} running tasks")),
         expect(explained.reachable and legs and all(leg.reachable for leg in legs),
                "explain finds no blocker on the way to any target",
                f"explain still finds blockers: {', '.join(explained.codes) or 'no targets to reach'}"),
         expect(not findings, "the audit finds nothing",
-               "the audit still finds: " + ", ".join(sorted({f.code for f in findings}))),
+               "the audit still finds: " + "; ".join(sorted({f.title for f in findings}))
+               + " (the audit from 06: audit_text(lab.clients, stack.vpc_id) shows the evidence)"),
     ]
     return report(results)
