@@ -67,6 +67,13 @@ def test_status_path_answers_that_code(runtime):
     assert get(endpoint, "/status/404")[0] == 404
 
 
+def test_reset_path_resets_the_connection_without_an_answer(runtime):
+    endpoint = start(runtime)
+    with pytest.raises(ConnectionResetError):
+        get(endpoint, "/reset")
+    assert get(endpoint, "/")[0] == 200  # the container itself keeps serving
+
+
 def test_nothing_listens_on_other_instance_ports(runtime):
     start(runtime)
     assert runtime.endpoint("i-1", 32769) is None

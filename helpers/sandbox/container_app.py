@@ -9,7 +9,8 @@ and says which task, instance, host port and container port answered, so every r
 the course shows *where* it landed.
 
 - It prints one line, `LISTENING <port>`, on stdout once it serves (ContainerRuntime reads it).
-- `GET /status/<code>` answers that code (to make a health check fail on purpose); every
+- `GET /status/<code>` answers that code (to make a health check fail on purpose); `/reset`
+  resets the connection without answering (what a crashing app does: the ALB answers 502); every
   other path answers 200. `Accept: application/json` gets JSON, anything else plain text.
 - It exits when its stdin closes: the sandbox holds the other end, so if the sandbox dies,
   even by SIGKILL, no container process is left behind.
@@ -23,11 +24,14 @@ import argparse
 import json
 import os
 import re
+import socket
+import struct
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 STATUS_PATH = re.compile(r"^/status/(\d{3})/?$")
+RESET_PATH = "/reset"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -55,6 +59,9 @@ def make_handler(identity: dict) -> type[BaseHTTPRequestHandler]:
             if length:
                 self.rfile.read(length)
             path = self.path.split("?", 1)[0]
+            if path.rstrip("/") == RESET_PATH:
+                self._reset()
+                return
             match = STATUS_PATH.match(path)
             status = int(match.group(1)) if match else 200
             if not 100 <= status <= 599:
@@ -76,6 +83,12 @@ def make_handler(identity: dict) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             if with_body:
                 self.wfile.write(body)
+
+        def _reset(self) -> None:
+            # SO_LINGER with a zero timeout: close() sends a TCP RST instead of a FIN.
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_connection = True
+            self.connection.close()
 
         def do_HEAD(self) -> None:
             self._answer(with_body=False)

@@ -1,7 +1,7 @@
 # %% [markdown]
 # # 07 · Capstone: troubleshoot a broken stack
 #
-# Time: at least 15 minutes, plus the exercises (reading 5 min, running 27 s) · needs: `01`-`06`
+# Time: at least 15 minutes, plus the exercises (reading 6 min, running 27 s) · needs: `01`-`06`
 #
 # Words you don't know: the [glossary](../docs/GLOSSARY.md). Stuck? The [cheat sheet](../docs/CHEATSHEET.md).
 #
@@ -174,6 +174,21 @@ print(answered_line(lab, alb_url, n=12))
 lab.service_scaler(stack)  # a slider; on release: ecs.update_service(..., desiredCount=N)
 
 # %% [markdown]
+# ## One more error from the ALB: 502
+# You have now met 503 (no target) and 504 (no answer in time). The third error the ALB answers
+# itself is **502 Bad Gateway**: a target took the connection and then broke it - reset it, or
+# sent something that is not HTTP. On AWS that is an app crashing mid-request, or one that closes
+# connections the ALB still uses. The sandbox's container resets the connection on purpose when
+# asked for the path `/reset`, so you can see it without breaking anything:
+
+# %%
+print(lab.request(alb_url + "reset"))
+print(lab.request(alb_url))
+
+# %% [markdown]
+# Only that one request failed: the next one is answered as usual. A 502 points at the target
+# (its logs, its stopped reason), not at the network.
+#
 # ## What you found
 # Three faults, three lessons, each with its own symptom:
 #
