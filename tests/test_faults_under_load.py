@@ -2,9 +2,9 @@
 stack's ALB, a container is killed, a task stopped, the service scaled in and out, and an instance
 stopped. As on AWS:
 
-- only requests sent to a target that died fail, and they fail as the ALB fails them: 502
-  (Elastic Load Balancing guide, "Troubleshoot your Application Load Balancers": HTTP 502, "the
-  target closed the connection ... or the target response is malformed");
+- only requests sent to a target that died fail, and they fail as the ALB fails them (ALB guide,
+  "Troubleshoot your Application Load Balancers"): 502 when nothing listens any more (a killed
+  container); for a stopped instance, which answers nothing, also 504 (the connect timeout);
 - draining loses nothing: StopTask and scale-in deregister the target first and stop the task
   only after the deregistration delay (ECS guide, "Task lifecycle": DEACTIVATING), so no request
   fails;
@@ -35,9 +35,9 @@ CLIENTS = 4  # concurrent senders: enough to have requests in flight at every mo
 REQUEST_TIMEOUT = 10.0  # seconds; a lost request would show as a timeout, not hang the test
 MAX_REQUESTS_PER_FAULT = 4000  # the bound, should recovery never come
 AFTER_RECOVERY = 20  # requests sent once the service is whole again: every one must be a 200
-# 60 AWS seconds of deregistration delay (1.2 s here at the default time scale): longer than any
-# request in flight takes, so draining has every reason to lose nothing.
-DEREGISTRATION_DELAY = 60
+# 150 AWS seconds of deregistration delay (3 s here at the default time scale): far longer than a
+# request in flight takes even on a busy machine, so draining has every reason to lose nothing.
+DEREGISTRATION_DELAY = 150
 
 
 @dataclass(frozen=True)
@@ -121,9 +121,9 @@ def under_load(lab, name: str, fault, *, settle=None) -> tuple[Counter, list[Sen
     return counts, load.sent, struck
 
 
-def assert_only_502s_after(sent: list[Sent], struck: float) -> None:
+def assert_only_failures_after(sent: list[Sent], struck: float, allowed: set[str]) -> None:
     failed = [s for s in sent if label(s.outcome) != "200 from a container"]
-    assert {label(s.outcome) for s in failed} <= {"502 from the ALB"}, [s.outcome.summary() for s in failed]
+    assert {label(s.outcome) for s in failed} <= allowed, [s.outcome.summary() for s in failed]
     assert all(s.started + s.outcome.elapsed >= struck for s in failed), "a request failed before the fault"
 
 
@@ -135,7 +135,7 @@ def test_a_killed_container_fails_only_requests_sent_to_it(lab):
         lab, "container killed", lambda: containers.kill_task_id(victim),
         settle=lambda: wait_until(lambda: (victim not in running_task_ids(clients, stack), "victim still running"),
                                   what="the killed task to stop", timeout=30, progress=False))
-    assert_only_502s_after(sent, struck)
+    assert_only_failures_after(sent, struck, {"502 from the ALB"})  # nothing listens: the SYN gets a reset
 
 
 def test_stopping_a_task_drains_it_and_loses_nothing(lab):
@@ -170,7 +170,9 @@ def test_a_stopped_instance_fails_only_requests_sent_to_its_tasks(lab):
     _, clients, stack = lab
     doomed = stack.instance_ids[0]
     counts, sent, struck = under_load(lab, "instance stopped", lambda: clients.ec2.stop_instances(InstanceIds=[doomed]))
-    assert_only_502s_after(sent, struck)
+    # A stopped host answers nothing: a request the ALB sent there before the target left waits out
+    # the connect timeout (ALB guide, "Troubleshoot": 504); one cut mid-way is a 502.
+    assert_only_failures_after(sent, struck, {"502 from the ALB", "504 from the ALB"})
     tasks = clients.ecs.describe_tasks(cluster=stack.cluster_name,
                                        tasks=sorted(running_task_ids(clients, stack)))["tasks"]
     arns = {task["containerInstanceArn"] for task in tasks}
