@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Callable, TypeVar
+from typing import Any, Callable, TypeVar
 
 from helpers.backend import Clients
 
@@ -86,6 +86,21 @@ def wait_until(check: Callable[[], tuple[bool, str]], *, what: str, timeout: flo
     finally:
         if bar is not None:
             bar.close()
+
+
+def first_value(check: Callable[[], Any], *, what: str, timeout: float = 15.0, interval: float = 0.05) -> Any:
+    """Call `check()` until it returns something truthy, and return that (no progress bar).
+
+    Raises WaitTimeout naming `what` when `timeout` seconds pass.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise WaitTimeout(f"gave up waiting for {what} after {timeout:.0f} s")
+        time.sleep(interval)
 
 
 def target_states(clients: Clients, target_group_arn: str) -> dict[str, int]:
