@@ -21,7 +21,6 @@ from helpers.course import Lab
 from helpers.facts import NACL_RULE_MAX, NACL_RULE_MIN, PORT_MAX, PORT_MIN, check_cidr, check_port, check_rule_number
 from helpers.resources import network_acls, security_groups
 from helpers.sandbox.http11 import MAX_LINE_BYTES
-from helpers.sandbox.region import Sandbox
 from helpers.sandbox.socks5 import (ATYP_DOMAIN, CMD_CONNECT, METHOD_NO_AUTH, REP_HOST_UNREACHABLE, REP_SUCCEEDED,
                                     SOCKS_VERSION)
 from helpers.stack import StackSpec, build_stack
@@ -36,12 +35,11 @@ BOUNDED = settings(max_examples=60, deadline=None, derandomize=True, database=No
 
 
 @pytest.fixture(scope="module")
-def lab():
-    with Sandbox() as region:
-        clients = region.clients()
-        stack = build_stack(clients, StackSpec(name="bad", desired_count=1, instance_count=1, deregistration_delay=0))
-        wait_for_service(clients, stack, progress=False)
-        yield region, Lab(clients, region.socks_proxy, endpoint_url=region.endpoint_url), stack
+def lab(region):
+    clients = region.clients()
+    stack = build_stack(clients, StackSpec(name="bad", desired_count=1, instance_count=1, deregistration_delay=0))
+    wait_for_service(clients, stack, progress=False)
+    return region, Lab(clients, region.socks_proxy, endpoint_url=region.endpoint_url), stack
 
 
 class Tried:

@@ -1,11 +1,11 @@
 """Faults during load: while a few clients keep sending requests through the SOCKS proxy to the
 stack's ALB, a container is killed, a task stopped, the service scaled in and out, and an instance
-stopped. As on AWS:
+stopped, and a rolling deployment. As on AWS:
 
 - only requests sent to a target that died fail, and they fail as the ALB fails them (ALB guide,
   "Troubleshoot your Application Load Balancers"): 502 when nothing listens any more (a killed
   container); for a stopped instance, which answers nothing, also 504 (the connect timeout);
-- draining loses nothing: StopTask and scale-in deregister the target first and stop the task
+- draining loses nothing: StopTask, scale-in and a deployment's old tasks deregister the target first and stop the task
   only after the deregistration delay (ECS guide, "Task lifecycle": DEACTIVATING), so no request
   fails;
 - the service recovers on its own, in the same sandbox: afterwards every request is a 200 from a
@@ -24,7 +24,6 @@ from dataclasses import dataclass
 
 import pytest
 
-from helpers.sandbox.region import Sandbox
 from helpers.stack import StackSpec, build_stack
 from helpers.traffic import Outcome, request
 from helpers.waiters import wait_for_service, wait_until
@@ -82,12 +81,11 @@ class Load:
 
 
 @pytest.fixture(scope="module")
-def lab():
-    with Sandbox() as region:
-        clients = region.clients()
-        stack = build_stack(clients, StackSpec(name="faults", deregistration_delay=DEREGISTRATION_DELAY))
-        wait_for_service(clients, stack, progress=False)
-        yield region, clients, stack
+def lab(region):
+    clients = region.clients()
+    stack = build_stack(clients, StackSpec(name="faults", deregistration_delay=DEREGISTRATION_DELAY))
+    wait_for_service(clients, stack, progress=False)
+    return region, clients, stack
 
 
 def running_task_ids(clients, stack) -> set[str]:
@@ -161,6 +159,26 @@ def test_scaling_in_and_out_loses_nothing(lab):
         scale(3)
 
     counts, _, _ = under_load(lab, "service scaled in (3 -> 1) and out (1 -> 3)", scale_in_then_out)
+    assert set(counts) == {"200 from a container"}, dict(counts)
+
+
+def test_a_rolling_deployment_loses_nothing(lab):
+    # ECS starts the new deployment's tasks, waits for their targets to be healthy, then drains the
+    # old ones (ECS guide, "Deploy Amazon ECS services by replacing tasks").
+    _, clients, stack = lab
+    before = running_task_ids(clients, stack)
+
+    def rolled_out() -> tuple[bool, str]:
+        deployments = clients.ecs.describe_services(cluster=stack.cluster_name,
+                                                    services=[stack.service_name])["services"][0]["deployments"]
+        old = before & running_task_ids(clients, stack)
+        return not old and len(deployments) == 1, f"{len(old)} old tasks, {len(deployments)} deployments"
+
+    counts, _, _ = under_load(
+        lab, "rolling deployment (forceNewDeployment)",
+        lambda: clients.ecs.update_service(cluster=stack.cluster_name, service=stack.service_name,
+                                           forceNewDeployment=True),
+        settle=lambda: wait_until(rolled_out, what="the new deployment everywhere", timeout=60, progress=False))
     assert set(counts) == {"200 from a container"}, dict(counts)
 
 
