@@ -60,8 +60,9 @@ test: setup browser
 	ECS_ALB_LAB_STATE_DIR=$$state $(BIN)/python -c "from helpers.sandbox.launcher import stop_sandbox; stop_sandbox()"; \
 	rm -rf $$state; exit $$first
 
+# Not part of `make test`: the numbers, side by side with their baselines, into bench/RESULTS.md.
 bench: setup
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/run.py --write bench/RESULTS.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -12,6 +12,8 @@ prints compact, deterministic results instead of raw API responses.
 from __future__ import annotations
 
 import json
+import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 
@@ -20,7 +22,7 @@ from helpers.backend import Clients
 from helpers.cleanup import cleanup, remaining
 from helpers.evaluator import Flow, evaluate, read_snapshot
 from helpers.explain import parse_url
-from helpers.facts import ANYWHERE
+from helpers.facts import ANYWHERE, check_port
 from helpers.resources import ecs, security_groups
 from helpers.sandbox.launcher import ensure_sandbox
 from helpers.diagram import FlowDiagram
@@ -184,6 +186,7 @@ class Lab:
     def open_port(self, stack: Stack, port: int) -> str:
         """A second door on the ALB: an HTTP listener on `port` forwarding to the stack's target
         group, and an inbound rule for `port` from anywhere on the ALB's security group."""
+        check_port(port, "the listener port")  # before anything is made, so a bad port leaves nothing behind
         self.clients.elbv2.create_listener(
             LoadBalancerArn=stack.alb_arn, Protocol="HTTP", Port=port,
             DefaultActions=[{"Type": "forward", "TargetGroupArn": stack.target_group_arn}])
@@ -193,7 +196,7 @@ class Lab:
     def close_port(self, stack: Stack, port: int) -> str:
         """Undo `open_port`: delete the ALB's listeners on `port` and the ALB security group's
         inbound rules for it. Says what it removed (nothing, when the port was closed already)."""
-        listeners = self._listeners_on_port(stack, port)
+        listeners = self._listeners_on_port(stack, check_port(port, "the listener port"))
         for listener in listeners:
             self.clients.elbv2.delete_listener(ListenerArn=listener["ListenerArn"])
         rules = security_groups.inbound_on_ports(self.clients, stack.alb_sg_id, (port, port))
@@ -291,6 +294,11 @@ class Lab:
         if self.endpoint_url is None:
             raise RuntimeError("killing a container is a sandbox exercise; on AWS use ECS's StopTask")
         short = task_id.rsplit("/", 1)[-1]
-        request = urllib.request.Request(f"{self.endpoint_url}/_sandbox/containers/{short}/kill", method="POST")
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return json.loads(response.read())["killed"]
+        url = f"{self.endpoint_url}/_sandbox/containers/{urllib.parse.quote(short, safe='')}/kill"
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, method="POST"), timeout=5) as response:
+                return json.loads(response.read())["killed"]
+        except urllib.error.HTTPError as error:
+            if error.code == 404:  # the sandbox says which task it has no container for
+                raise LookupError(json.loads(error.read())["error"]) from None
+            raise

@@ -8,6 +8,8 @@ keeps the longer notes.
 
 from __future__ import annotations
 
+import ipaddress
+
 # --- Ports -----------------------------------------------------------------------------------
 # A TCP port is 1-65535 (EC2 API IpPermission / CreateNetworkAclEntry PortRange; ELBv2 CreateListener).
 PORT_MIN, PORT_MAX = 1, 65535
@@ -91,3 +93,15 @@ def check_rule_number(number: object) -> int:
         raise ValueError(f"a network ACL rule number must be from {NACL_RULE_MIN} to {NACL_RULE_MAX} "
                          f"(the `*` rule, {NACL_STAR_RULE}, cannot be changed), not {number!r}")
     return number
+
+
+def check_cidr(cidr: object) -> str:
+    """An IPv4 CIDR block as given, or a ValueError that names the constraint. Host bits may be set:
+    EC2 turns 100.68.0.18/18 into 100.68.0.0/18 itself (EC2 API CreateNetworkAclEntry, CidrBlock)."""
+    try:
+        ipaddress.IPv4Network(cidr, strict=False)
+        if not isinstance(cidr, str) or "/" not in cidr:
+            raise ValueError
+    except (ValueError, TypeError):
+        raise ValueError(f"a CIDR must be an IPv4 CIDR block such as 10.0.0.0/16 or 0.0.0.0/0, not {cidr!r}") from None
+    return cidr

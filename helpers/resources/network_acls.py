@@ -13,7 +13,7 @@ or deleted here: AWS does not allow it.
 from __future__ import annotations
 
 from helpers.backend import Clients
-from helpers.facts import NACL_STAR_RULE, check_port, check_rule_number
+from helpers.facts import NACL_STAR_RULE, check_cidr, check_port, check_rule_number
 from helpers.stack import tag_spec
 
 TCP = "6"  # NACL entries name the protocol by its IANA number
@@ -75,12 +75,12 @@ def entries(clients: Clients, acl_id: str, *, egress: bool) -> list[dict]:
 def entry_request(number: int, *, egress: bool, ports: tuple[int, int] | None, cidr: str,
                   action: str = "allow", protocol: str = TCP) -> dict:
     """The arguments of CreateNetworkAclEntry / ReplaceNetworkAclEntry (without the NACL's id),
-    checked: a rule number 1-32766, ports 1-65535 low to high (`ports=None`: every port, for
+    checked: a rule number 1-32766, an IPv4 CIDR block, ports 1-65535 low to high (`ports=None`: every port, for
     protocol "-1"), action allow or deny."""
     if action not in ("allow", "deny"):
         raise ValueError(f"a network ACL rule's action must be 'allow' or 'deny', not {action!r}")
     request = {"RuleNumber": check_rule_number(number), "Egress": egress, "Protocol": protocol,
-               "RuleAction": action, "CidrBlock": cidr}
+               "RuleAction": action, "CidrBlock": check_cidr(cidr)}
     if ports is not None:
         low, high = check_port(ports[0], "the first port"), check_port(ports[1], "the last port")
         if low > high:

@@ -11,7 +11,7 @@ source each ("cidr", "group", ...): two sets of them compare as sets (`single_ru
 from __future__ import annotations
 
 from helpers.backend import Clients
-from helpers.facts import check_port
+from helpers.facts import check_cidr, check_port
 
 # (IpPermissions field, key inside it) for each kind of source a rule can name.
 _SOURCE_FIELDS = {"cidr": ("IpRanges", "CidrIp"), "cidr6": ("Ipv6Ranges", "CidrIpv6"),
@@ -34,7 +34,7 @@ def group_permission(ports: tuple[int, int], group_id: str) -> dict:
 def cidr_permission(ports: tuple[int, int], cidr: str) -> dict:
     """An IpPermissions entry: tcp `ports` from (or to) the addresses in `cidr`."""
     low, high = _ports(ports)
-    return {"IpProtocol": "tcp", "FromPort": low, "ToPort": high, "IpRanges": [{"CidrIp": cidr}]}
+    return {"IpProtocol": "tcp", "FromPort": low, "ToPort": high, "IpRanges": [{"CidrIp": check_cidr(cidr)}]}
 
 
 def describe_group(clients: Clients, group_id: str) -> dict:

@@ -10,7 +10,10 @@ from __future__ import annotations
 import socket
 from dataclasses import dataclass, field
 
+# An ALB's limits (ALB guide, "Quotas for your Application Load Balancers", HTTP headers): the
+# whole request head 64K, the request line 16K, one header 16K.
 MAX_HEAD_BYTES = 64 * 1024
+MAX_LINE_BYTES = 16 * 1024
 MAX_BODY_BYTES = 16 * 1024 * 1024
 
 # Hop-by-hop headers (RFC 9110 section 7.6.1) describe one connection; a proxy never passes them on.
@@ -78,6 +81,8 @@ class HttpConnection:
             if not self._fill():
                 raise MalformedMessage("the connection closed in the middle of a message")
         data, self._buffer = self._buffer.split(marker, 1)
+        if len(data) > limit:  # the marker came, but too late: the message is over the limit all the same
+            raise MalformedMessage(f"more than {limit} bytes before {marker!r}")
         return data
 
     def _read_exact(self, count: int) -> bytes:
@@ -98,6 +103,8 @@ class HttpConnection:
         head = self._read_until(b"\r\n\r\n", MAX_HEAD_BYTES).decode("latin-1")
         start_line, *lines = head.split("\r\n")
         headers: Headers = []
+        if max(len(line) for line in [start_line, *lines]) > MAX_LINE_BYTES:
+            raise MalformedMessage(f"a start line or header longer than {MAX_LINE_BYTES} bytes")
         for line in lines:
             if line[:1] in (" ", "\t") or ":" not in line:  # obsolete line folding is rejected, as the ALB does
                 raise MalformedMessage(f"bad header line {line!r}")

@@ -220,7 +220,13 @@ class Socks5Server:
         if address_type == ATYP_IPV4:
             host = str(ipaddress.IPv4Address(recv_exact(sock, 4)))
         elif address_type == ATYP_DOMAIN:
-            host = recv_exact(sock, recv_exact(sock, 1)[0]).decode("idna").rstrip(".").lower()
+            name = recv_exact(sock, recv_exact(sock, 1)[0])
+            try:
+                host = name.decode("idna").rstrip(".").lower()
+            except UnicodeError:  # bytes that are no host name: no such host, as a resolver would say
+                recv_exact(sock, 2)
+                sock.sendall(reply(REP_HOST_UNREACHABLE))
+                raise HandshakeError(f"not a host name: {name!r}") from None
         elif address_type == ATYP_IPV6:
             recv_exact(sock, 16 + 2)
             sock.sendall(reply(REP_ADDRESS_TYPE_NOT_SUPPORTED))  # the sandbox's VPCs are IPv4 only
