@@ -27,8 +27,9 @@ from helpers.resources import ecs, security_groups
 from helpers.sandbox.launcher import ensure_sandbox
 from helpers.diagram import FlowDiagram
 from helpers.evaluator.report import all_explanations
+from helpers.rollouts import Rollout, wait_for_event, watch_rollout
 from helpers.stack import Stack, StackSpec, build_stack
-from helpers.tables import Table, instances_table, service_events, targets_table, tasks_table
+from helpers.tables import Table, deployments_table, instances_table, service_events, targets_table, tasks_table
 from helpers.traffic import DIRECT, request, request_many, summarize
 from helpers.waiters import target_states, wait_for_service, wait_until
 
@@ -174,6 +175,20 @@ class Lab:
 
     def events(self, stack: Stack, limit: int = 5) -> str:
         return "\n".join(service_events(self.clients, stack.cluster_name, stack.service_name, limit))
+
+    # -- deployments (08) ----------------------------------------------------------------------
+    def deployments(self, stack: Stack) -> Table:
+        """The service's deployments (PRIMARY first): task definition new/old, counts, rollout state."""
+        return deployments_table(self.clients, stack.cluster_name, stack.service_name)
+
+    def watch_rollout(self, stack: Stack, *, timeout: float = 60.0) -> Rollout:
+        """Requests through the ALB while the service rolls out, until it completed (or `timeout`):
+        a summary of what was seen - side by side deployments, targets swapping, failed requests."""
+        return watch_rollout(self.clients, stack, proxy=self.socks_proxy, timeout=timeout)
+
+    def wait_for_event(self, stack: Stack, text: str, *, timeout: float = 30.0) -> str:
+        """The newest service event holding `text`, once ECS wrote one."""
+        return wait_for_event(self.clients, stack, text, timeout=timeout)
 
     # -- widgets -------------------------------------------------------------------------------
     def port_probe(self, host: str, *, port: int = 80, path: str = "/") -> Interactive:

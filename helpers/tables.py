@@ -154,3 +154,19 @@ def network_bindings_table(clients: Clients, cluster: str, service: str | None =
     tasks = tasks_table(clients, cluster, service)
     keep = [tasks.header.index(name) for name in ("host", "instance", "host port", "container port", "status")]
     return Table(tuple(tasks.header[i] for i in keep), tuple(tuple(row[i] for i in keep) for row in tasks.rows))
+
+
+def deployments_table(clients: Clients, cluster: str, service: str) -> Table:
+    """A service's deployments as `describe_services` lists them (PRIMARY first), with their task
+    counts and rollout state. The task definition is named "new" or "old" (its revision number
+    keeps counting up from run to run), and the service's deployment configuration is the title."""
+    described = clients.ecs.describe_services(cluster=cluster, services=[service])["services"][0]
+    deployments = described["deployments"]
+    newest = max(int(d["taskDefinition"].rsplit(":", 1)[1]) for d in deployments)
+    rows = tuple((d["status"], "new" if int(d["taskDefinition"].rsplit(":", 1)[1]) == newest else "old",
+                  str(d["desiredCount"]), str(d["pendingCount"]), str(d["runningCount"]), d.get("rolloutState", "-"))
+                 for d in deployments)
+    configuration = described.get("deploymentConfiguration", {})
+    title = (f"deployments of {service} (minimumHealthyPercent {configuration.get('minimumHealthyPercent', 100)}, "
+             f"maximumPercent {configuration.get('maximumPercent', 200)}):")
+    return Table(("status", "task definition", "desired", "pending", "running", "rollout state"), rows, title=title)

@@ -722,6 +722,11 @@ class EcsScheduler:
         # healthy in its load balancer (ECS API TaskSet.stabilityStatus).
         if service.running_count != service.desired_count or len(runs) != service.desired_count:
             return False
+        # A rollout is steady only once every task is the PRIMARY deployment's: a stalled one
+        # (old tasks still serving, the new ones unplaceable) stays IN_PROGRESS.
+        primary = service.deployments[0]["id"] if service.deployments else None
+        if primary is not None and any(self._task(run).started_by != primary for run in runs):
+            return False
         for run in runs:
             wanted = self._wanted_targets(run, service)
             if run.stopping or set(wanted) - set(run.targets):
