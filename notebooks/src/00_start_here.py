@@ -1,7 +1,7 @@
 # %% [markdown]
 # # 00 · Start here
 #
-# Time: at least 15 minutes, plus the exercises (reading 6 min, running 13 s)
+# Time: at least 15 minutes, plus the exercises (reading 7 min, running 13 s)
 #
 # Words you don't know: the [glossary](../docs/GLOSSARY.md). Stuck? The [cheat sheet](../docs/CHEATSHEET.md).
 #

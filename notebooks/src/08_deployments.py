@@ -1,7 +1,7 @@
 # %% [markdown]
 # # 08 · Deployments: why dynamic host ports exist
 #
-# Time: at least 15 minutes, plus the exercises (reading 7 min, running 60 s) · needs: `03_alb_to_ecs`
+# Time: at least 15 minutes, plus the exercises (reading 7 min, running 55 s) · needs: `03_alb_to_ecs`
 #
 # Words you don't know: the [glossary](../docs/GLOSSARY.md). Stuck? The [cheat sheet](../docs/CHEATSHEET.md).
 #
