@@ -88,7 +88,9 @@ def test_static_host_port_stalls_at_100_200_and_proceeds_at_50_100(region):
     first_value(lambda: any("is already using a port required by your task" in e["message"]
                            for e in service(clients, stack)["events"]), timeout=30, what="the port-conflict event")
     old = running_definitions(clients, stack)
-    assert len(old) == 2 and len(service(clients, stack)["deployments"]) == 2  # the old tasks keep serving
+    stalled = service(clients, stack)["deployments"]
+    assert len(old) == 2 and len(stalled) == 2  # the old tasks keep serving
+    assert stalled[0]["rolloutState"] == "IN_PROGRESS"  # the old tasks' steady state is not the rollout's
 
     clients.ecs.update_service(cluster=stack.cluster_name, service=stack.service_name,
                                deploymentConfiguration={"minimumHealthyPercent": 50, "maximumPercent": 100})
