@@ -46,7 +46,6 @@ class Rollout:
 
     completed: bool = False
     side_by_side: bool = False  # a PRIMARY and an ACTIVE deployment seen at once
-    most_running: int = 0  # the most tasks running at once, over all deployments
     desired: int = 0
     old_targets: dict[str, set[str]] = field(default_factory=dict)  # target -> states seen
     final_targets: dict[str, str] = field(default_factory=dict)
@@ -71,7 +70,6 @@ class Rollout:
         lines = [
             "deployments side by side: " + ("a PRIMARY (the new task definition) and an ACTIVE (the old one)"
                                             if self.side_by_side else "never (only one at a time)"),
-            f"the most tasks running at once: {self.most_running} (desired {self.desired})",
             f"the {len(self.old_targets)} old targets: " + ("each drained before its task stopped" if drained
                                                             else "not every one was seen draining"),
             f"the target group now: {healthy} healthy of {len(self.final_targets)} targets, the new tasks",
@@ -103,7 +101,6 @@ def watch_rollout(clients: Clients, stack, *, proxy: str | None, timeout: float 
         targets = _targets(clients, stack.target_group_arn)
         statuses = {d["status"] for d in service["deployments"]}
         watched.side_by_side |= {"PRIMARY", "ACTIVE"} <= statuses
-        watched.most_running = max(watched.most_running, sum(d["runningCount"] for d in service["deployments"]))
         for target, state in targets.items():
             # A static host port gives the new task the old one's instance:port: the same target.
             if target in watched.old_targets:

@@ -129,9 +129,8 @@ print(lab.deployments(static))
 print(lab.requests(f"http://{static.alb_dns_name}/", 10, timeout=10))
 
 # %% [markdown]
-# Nothing is broken: the old tasks keep serving. But the new version never arrives, and ECS
-# keeps trying (on AWS, until you change something; the circuit breaker, if you enabled it,
-# would give up and roll back).
+# Nothing is broken: the old tasks keep serving. But the new version never arrives: ECS keeps
+# trying, and the new deployment stays `IN_PROGRESS` until you change something.
 #
 # ## Exercise - the way out
 # Let ECS stop an old task **before** it starts a new one: update the static service's
@@ -173,8 +172,8 @@ print(lab.deployments(static))
 # ## Try it yourself
 # Scale the dynamic stack's service with the slider, then roll out again: a new revision as
 # above, or `update_service(..., forceNewDeployment=True)` (same task definition, new tasks),
-# and `print(lab.watch_rollout(stack))`. Try `deploymentConfiguration` values too: 100 / 150
-# replaces half the tasks at a time. (The widget needs a running kernel.)
+# and `print(lab.watch_rollout(stack))`. Try `deploymentConfiguration` values too: with 100 / 150
+# ECS starts one extra task at a time (150 % of 2 tasks is 3). (The widget needs a running kernel.)
 
 # %%
 lab.service_scaler(stack)
