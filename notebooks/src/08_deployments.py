@@ -103,6 +103,7 @@ path.picture()
 
 # %%
 static = lab.build("nb08-static", host_port=8081, desired_count=2)
+print(lab.wait_for_event(static, "has reached a steady state"))
 print(port_mappings_table(lab.clients, static.task_definition_arn))
 
 # %% [markdown]
