@@ -65,6 +65,18 @@ class InstanceRoom:
     service_tasks: int = 0  # tasks of the service being placed
     all_tasks: int = 0
     last_assigned_port: int = 0  # the agent's tracker: 0 = none assigned yet
+    # The agent's own settings (agent_config.py): its dynamic range (None = the region's) and reserved ports.
+    port_range: tuple[int, int] | None = None
+    reserved_ports: frozenset[int] = RESERVED_PORTS
+    attributes: dict[str, str] = field(default_factory=dict)  # e.g. ecs.availability-zone, ecs.instance-type
+
+    def host_port_range(self, default: tuple[int, int]) -> tuple[int, int]:
+        return self.port_range or default
+
+    def dynamic_ports_for(self, needs: TaskNeeds, default_range: tuple[int, int]) -> list[int]:
+        """The dynamic host ports the agent would hand a task placed here now."""
+        return free_ports(self.host_port_range(default_range), self.ports_in_use | set(needs.static_host_ports),
+                          self.last_assigned_port, needs.dynamic_ports, self.reserved_ports)
 
     def unmet_requirement(self, needs: TaskNeeds, port_range: tuple[int, int]) -> str | None:
         """None if the task fits here, else which check failed first (NO_CPU, NO_MEMORY, NO_PORT)."""
@@ -72,11 +84,10 @@ class InstanceRoom:
             return NO_CPU
         if needs.memory > self.memory_free:
             return NO_MEMORY
-        taken = self.ports_in_use | RESERVED_PORTS
+        taken = self.ports_in_use | self.reserved_ports
         if any(port in taken for port in needs.static_host_ports):
             return NO_PORT
-        if needs.dynamic_ports and len(free_ports(port_range, taken | set(needs.static_host_ports),
-                                                 self.last_assigned_port, needs.dynamic_ports)) < needs.dynamic_ports:
+        if needs.dynamic_ports and len(self.dynamic_ports_for(needs, port_range)) < needs.dynamic_ports:
             return NO_PORT
         return None
 
@@ -91,16 +102,17 @@ class InstanceRoom:
         self.all_tasks += 1
 
 
-def free_ports(port_range: tuple[int, int], taken: set[int], last_assigned: int, count: int) -> list[int]:
+def free_ports(port_range: tuple[int, int], taken: set[int], last_assigned: int, count: int,
+               reserved: frozenset[int] = RESERVED_PORTS) -> list[int]:
     """Up to `count` free ports, searching from `last_assigned + 1` and wrapping to the range start,
-    as the ECS agent does (one port at a time, each after the previous)."""
+    as the ECS agent does (one port at a time, each after the previous); never a `reserved` one."""
     if count <= 0:
         return []
     low, high = port_range
     start = last_assigned + 1 if low <= last_assigned < high else low
     found: list[int] = []
     for port in list(range(start, high + 1)) + list(range(low, start)):
-        if port not in taken and port not in RESERVED_PORTS:
+        if port not in taken and port not in reserved:
             found.append(port)
             if len(found) == count:
                 break

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import re
 import threading
 import time
 import uuid
@@ -40,13 +39,11 @@ from moto.ec2.models.instance_types import INSTANCE_TYPES
 from moto.ecs.models import Task
 
 from helpers.facts import ECS_SERVICE_LINKED_ROLE
-from helpers.sandbox import placement, target_health
+from helpers.sandbox import agent_config, placement, target_health
 
 log = logging.getLogger("helpers.sandbox.scheduler")
 
-# What the ECS-optimized AMI reads from /etc/ecs/ecs.config (ECS guide, "Bootstrapping container instances").
-ECS_CLUSTER_SETTING = re.compile(r"\bECS_CLUSTER=[\"']?([A-Za-z0-9_-]{1,255})")
-DEFAULT_CLUSTER = "default"
+DEFAULT_CLUSTER = agent_config.DEFAULT_CLUSTER
 # The console keeps the 100 newest events; a repeated event is omitted "until either the cause is
 # resolved or six hours passes" (ECS guide, "Service event messages").
 MAX_EVENTS = 100
@@ -127,6 +124,9 @@ class Agent:
     cpu: int  # registered CPU units
     memory: int  # registered MiB
     last_assigned_port: int = 0  # the agent's dynamic host port tracker
+    # From user data (agent_config.py): the agent's dynamic host port range (None = the region's) and reserved ports.
+    host_port_range: tuple[int, int] | None = None
+    reserved_ports: frozenset[int] = placement.RESERVED_PORTS
 
     @property
     def container_instance_id(self) -> str:
@@ -283,7 +283,8 @@ class EcsScheduler:
                 self._container_instance(agent).agent_connected = True  # started again after a stop
 
     def _register_instance(self, ecs, instance) -> None:
-        cluster_name = cluster_from_user_data(user_data_text(instance.user_data)) or DEFAULT_CLUSTER
+        settings = agent_config.agent_settings(user_data_text(instance.user_data))
+        cluster_name = settings.cluster
         cluster = ecs.clusters.get(cluster_name)
         if cluster is None or cluster.status != "ACTIVE":
             return  # the agent keeps retrying until the cluster exists
@@ -293,9 +294,12 @@ class EcsScheduler:
         if container_instance is None:  # (it may have been registered through the API already)
             container_instance = ecs.register_container_instance(cluster_name, instance.id)
         cpu, memory = instance_resources(instance.instance_type)
-        self._agents[instance.id] = Agent(instance.id, cluster_name, container_instance.container_instance_arn, cpu, memory)
-        container_instance.registered_resources = resources(cpu, memory, placement.RESERVED_PORTS)
-        container_instance.remaining_resources = resources(cpu, memory, placement.RESERVED_PORTS)
+        self._agents[instance.id] = Agent(instance.id, cluster_name, container_instance.container_instance_arn, cpu, memory,
+                                          host_port_range=settings.host_port_range, reserved_ports=settings.reserved_ports)
+        for problem in settings.problems:  # the real agent writes these to its log on the instance
+            log.warning("instance %s: %s", instance.id, problem)
+        container_instance.registered_resources = resources(cpu, memory, settings.reserved_ports)
+        container_instance.remaining_resources = resources(cpu, memory, settings.reserved_ports)
         log.info("instance %s joined cluster %s", instance.id, cluster_name)
 
     def _instance_gone(self, agent: Agent, state: str) -> None:
@@ -449,8 +453,7 @@ class EcsScheduler:
                 break
             self._resolved(service, "placement")  # (if the next task fails, that is a new event)
             room = where.room
-            dynamic = placement.free_ports(host_port_range, room.ports_in_use | set(needs.static_host_ports),
-                                           room.last_assigned_port, needs.dynamic_ports)
+            dynamic = room.dynamic_ports_for(needs, host_port_range)
             room.take(needs, dynamic)
             self._agents[room.instance_id].last_assigned_port = room.last_assigned_port
             placed.append(self._create_task(ecs, service, definition, container_def, needs, room.instance_id, dynamic))
@@ -479,6 +482,9 @@ class EcsScheduler:
                 service_tasks=sum(1 for run in on_instance if run.service_arn == service.arn and not run.stopping),
                 all_tasks=len(on_instance),
                 last_assigned_port=agent.last_assigned_port,
+                port_range=agent.host_port_range,
+                reserved_ports=agent.reserved_ports,
+                attributes=dict(getattr(container_instance, "attributes", None) or {}),
             ))
         return rooms
 
@@ -653,7 +659,7 @@ class EcsScheduler:
             container_instance.remaining_resources = resources(
                 agent.cpu - sum(run.needs.cpu for run in on_instance),
                 agent.memory - sum(run.needs.memory for run in on_instance),
-                placement.RESERVED_PORTS | static)
+                agent.reserved_ports | static)
             statuses = [self._task(run).last_status for run in on_instance]
             container_instance.running_tasks_count = statuses.count("RUNNING")
             container_instance.pending_tasks_count = statuses.count("PENDING")
@@ -706,8 +712,8 @@ def user_data_text(user_data: Any) -> str:
 
 
 def cluster_from_user_data(text: str) -> str | None:
-    match = ECS_CLUSTER_SETTING.search(text)
-    return match.group(1) if match else None
+    settings = agent_config.agent_settings(text)
+    return settings.cluster if settings.cluster_given else None
 
 
 def instance_resources(instance_type: str) -> tuple[int, int]:

@@ -1,0 +1,124 @@
+"""ECS one step off the course's path, through plain boto3 against one sandbox region (issue 10):
+Availability Zones the ALB is not enabled in, the agent's own settings, placement strategies
+and constraints, instances that stop, terminate or drain.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from botocore.exceptions import ClientError
+
+from helpers.sandbox.agent_config import agent_settings
+from helpers.sandbox.region import Sandbox
+from helpers.stack import StackSpec, availability_zones, build_stack, ecs_user_data
+from helpers.traffic import request
+from test_scheduler import instance_of, messages, reconcile, running, service, stopped, tasks, wait_until
+
+pytestmark = pytest.mark.slow
+_names = itertools.count(1)
+
+
+@pytest.fixture(scope="module")
+def region():
+    with Sandbox() as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def sandbox(region):
+    yield region
+    clients = region.clients()
+    for cluster in clients.ecs.list_clusters()["clusterArns"]:
+        for arn in clients.ecs.list_services(cluster=cluster)["serviceArns"]:
+            if clients.ecs.describe_services(cluster=cluster, services=[arn])["services"][0]["status"] == "ACTIVE":
+                clients.ecs.delete_service(cluster=cluster, service=arn, force=True)
+
+
+def build(sandbox, **spec):
+    clients = sandbox.clients()
+    stack = build_stack(clients, StackSpec(name=f"off{next(_names)}", **spec))
+    clients.ecs.update_service(cluster=stack.cluster_name, service=stack.service_name, healthCheckGracePeriodSeconds=3600)
+    return clients, stack
+
+
+def target_health(clients, stack):
+    health = clients.elbv2.describe_target_health(TargetGroupArn=stack.target_group_arn)["TargetHealthDescriptions"]
+    return {(d["Target"]["Id"], d["Target"]["Port"]): d["TargetHealth"] for d in health}
+
+
+def launch_host(clients, stack, subnet_id, user_data=None, instance_type="t3.small"):
+    """One more ECS host for the stack's cluster, in `subnet_id`."""
+    image_id = clients.ec2.describe_instances(InstanceIds=stack.instance_ids[:1])["Reservations"][0]["Instances"][0]["ImageId"] \
+        if stack.instance_ids else clients.ssm.get_parameter(
+            Name="/aws/service/ecs/optimized-ami/amazon-linux-2/recommended/image_id")["Parameter"]["Value"]
+    return clients.ec2.run_instances(
+        ImageId=image_id, InstanceType=instance_type, MinCount=1, MaxCount=1, SubnetId=subnet_id,
+        SecurityGroupIds=[stack.host_sg_id], UserData=user_data or ecs_user_data(stack.cluster_name),
+    )["Instances"][0]["InstanceId"]
+
+
+def third_zone_subnet(clients, stack):
+    """A public subnet in an AZ the stack's ALB is not enabled in."""
+    zone = availability_zones(clients, 3)[2]
+    subnet_id = clients.ec2.create_subnet(VpcId=stack.vpc_id, CidrBlock="10.0.3.0/24", AvailabilityZone=zone)["Subnet"]["SubnetId"]
+    clients.ec2.associate_route_table(RouteTableId=stack.public_route_table_id, SubnetId=subnet_id)
+    clients.ec2.modify_subnet_attribute(SubnetId=subnet_id, MapPublicIpOnLaunch={"Value": True})
+    return subnet_id
+
+
+# -- Availability Zones ---------------------------------------------------------------------------
+
+def test_target_in_a_zone_the_alb_is_not_enabled_in_is_unused_and_not_replaced(sandbox):
+    clients, stack = build(sandbox, desired_count=1, instance_count=0)
+    host = launch_host(clients, stack, third_zone_subnet(clients, stack))
+    task = wait_until(lambda: running(clients, stack, 1), what="a RUNNING task in the third AZ")[0]
+    assert instance_of(clients, stack, task) == host
+    port = task["containers"][0]["networkBindings"][0]["hostPort"]
+    health = wait_until(lambda: target_health(clients, stack).get((host, port), {}).get("State") == "unused"
+                        and target_health(clients, stack)[(host, port)], what="the target unused")
+    assert health["Reason"] == "Target.NotInUse"
+    assert health["Description"] == "Target is in an Availability Zone that is not enabled for the load balancer"
+    reconcile(sandbox)
+    # No checks are sent (a check would turn it `initial`), and ECS does not replace the task for it.
+    assert target_health(clients, stack)[(host, port)]["State"] == "unused"
+    assert [t["taskArn"] for t in tasks(clients, stack)] == [task["taskArn"]] and not stopped(clients, stack)
+    # No traffic either: the ALB has no target it may use.
+    assert request(f"http://{stack.alb_dns_name}/", proxy=sandbox.socks_proxy).status == 503
+    clients.ec2.terminate_instances(InstanceIds=[host])
+
+
+# -- the agent's own settings -----------------------------------------------------------------------
+
+def agent_script(cluster, *lines):
+    return ecs_user_data(cluster) + "".join(f"echo {line} >> /etc/ecs/ecs.config\n" for line in lines)
+
+
+def test_agent_settings_are_read_from_user_data():
+    settings = agent_settings(agent_script("web", "ECS_DYNAMIC_HOST_PORT_RANGE=40000-40100", "'ECS_RESERVED_PORTS=[22, 80]'"))
+    assert (settings.cluster, settings.host_port_range) == ("web", (40000, 40100))
+    # The agent's own ports stay reserved even when the list leaves them out (our choice, said in agent_config).
+    assert settings.reserved_ports == {22, 80, 51678, 51679, 51680}
+    assert agent_settings("").reserved_ports == {22, 2375, 2376, 51678, 51679, 51680}
+    assert (agent_settings("").cluster, agent_settings("").cluster_given) == ("default", False)
+
+
+def test_unreadable_agent_settings_fall_back_to_the_defaults_and_say_why():
+    settings = agent_settings(agent_script("web", "ECS_DYNAMIC_HOST_PORT_RANGE=9000", "ECS_RESERVED_PORTS=22,80"))
+    assert settings.host_port_range is None and settings.reserved_ports == agent_settings("").reserved_ports
+    assert [p.split("=")[0] for p in settings.problems] == ["ECS_DYNAMIC_HOST_PORT_RANGE", "ECS_RESERVED_PORTS"]
+
+
+def test_dynamic_host_port_range_and_reserved_ports_from_user_data_are_honoured(sandbox):
+    clients, stack = build(sandbox, desired_count=2, instance_count=0)
+    script = agent_script(stack.cluster_name, "ECS_DYNAMIC_HOST_PORT_RANGE=40000-40100", "'ECS_RESERVED_PORTS=[22, 40000]'")
+    host = launch_host(clients, stack, stack.public_subnet_ids[0], user_data=script)
+    found = wait_until(lambda: running(clients, stack, 2), what="2 RUNNING tasks")
+    ports = sorted(task["containers"][0]["networkBindings"][0]["hostPort"] for task in found)
+    assert ports == [40001, 40002]  # in the agent's range, past its reserved 40000
+    arn = found[0]["containerInstanceArn"]
+    described = clients.ecs.describe_container_instances(cluster=stack.cluster_name, containerInstances=[arn])
+    registered = {r["name"]: r for r in described["containerInstances"][0]["registeredResources"]}
+    assert set(registered["PORTS"]["stringSetValue"]) == {"22", "40000", "51678", "51679", "51680"}
+    clients.ec2.terminate_instances(InstanceIds=[host])
