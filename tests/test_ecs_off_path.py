@@ -122,3 +122,54 @@ def test_dynamic_host_port_range_and_reserved_ports_from_user_data_are_honoured(
     registered = {r["name"]: r for r in described["containerInstances"][0]["registeredResources"]}
     assert set(registered["PORTS"]["stringSetValue"]) == {"22", "40000", "51678", "51679", "51680"}
     clients.ec2.terminate_instances(InstanceIds=[host])
+
+
+# -- placement strategies and constraints -------------------------------------------------------------
+
+def zones_of(clients, stack, found):
+    arns = [task["containerInstanceArn"] for task in found]
+    described = clients.ecs.describe_container_instances(cluster=stack.cluster_name, containerInstances=arns)
+    zone = {ci["containerInstanceArn"]: next(a["value"] for a in ci["attributes"] if a["name"] == "ecs.availability-zone")
+            for ci in described["containerInstances"]}
+    return sorted(zone[arn] for arn in arns)
+
+
+def test_default_placement_spreads_across_zones_first(sandbox):
+    clients, stack = build(sandbox, desired_count=0, instance_count=0)
+    zone_a, zone_b = stack.public_subnet_ids
+    hosts = [launch_host(clients, stack, subnet) for subnet in (zone_a, zone_a, zone_b)]
+    wait_until(lambda: len(clients.ecs.list_container_instances(cluster=stack.cluster_name)["containerInstanceArns"]) == 3,
+               what="3 hosts joining")
+    clients.ecs.update_service(cluster=stack.cluster_name, service=stack.service_name, desiredCount=2)
+    found = wait_until(lambda: running(clients, stack, 2), what="2 RUNNING tasks")
+    assert zones_of(clients, stack, found) == sorted(availability_zones(clients, 2))
+    clients.ec2.terminate_instances(InstanceIds=hosts)
+
+
+def test_member_of_and_distinct_instance_are_honoured(sandbox):
+    clients, stack = build(sandbox, desired_count=0, instance_count=2)
+    zone_b = availability_zones(clients, 2)[1]
+    clients.ecs.update_service(
+        cluster=stack.cluster_name, service=stack.service_name, desiredCount=2,
+        placementConstraints=[{"type": "distinctInstance"},
+                              {"type": "memberOf", "expression": f"attribute:ecs.availability-zone == {zone_b}"}])
+    found = wait_until(lambda: running(clients, stack, 1), what="the one task that may run")
+    assert zones_of(clients, stack, found) == [zone_b]
+    reconcile(sandbox)
+    assert len(tasks(clients, stack)) == 1
+    wait_until(lambda: any("was unable to place a task" in m and 'placement constraint unsatisfied."' in m
+                           for m in messages(clients, stack)), what="the placement failure event")
+    assert service(clients, stack)["placementConstraints"][0] == {"type": "distinctInstance"}
+
+
+def test_placement_ecs_does_not_know_is_refused(sandbox):
+    clients, stack = build(sandbox, desired_count=0, instance_count=0)
+    with pytest.raises(ClientError) as refused:
+        clients.ecs.update_service(cluster=stack.cluster_name, service=stack.service_name,
+                                   placementStrategy=[{"type": "binpack", "field": "disk"}])
+    assert refused.value.response["Error"]["Code"] == "InvalidParameterException"
+    assert "binpack placement strategy field must be cpu or memory" in refused.value.response["Error"]["Message"]
+    with pytest.raises(ClientError) as refused:
+        clients.ecs.create_service(cluster=stack.cluster_name, serviceName="odd", taskDefinition=stack.task_definition_arn,
+                                   desiredCount=1, placementConstraints=[{"type": "memberOf", "expression": "task:group == x"}])
+    assert "cannot evaluate" in refused.value.response["Error"]["Message"]

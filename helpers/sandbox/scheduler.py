@@ -447,7 +447,7 @@ class EcsScheduler:
         host_port_range = self.ctx.options.host_port_range
         placed: list[TaskRun] = []
         for _ in range(count):
-            where = placement.place(rooms, needs, host_port_range)
+            where = placement.place(rooms, needs, host_port_range, *service_placement(service))
             if where.room is None:
                 self._report(service, "placement", placement.placement_failure_message(service.name, where))
                 break
@@ -469,8 +469,7 @@ class EcsScheduler:
             container_instance = self._container_instance(agent)
             instance = ec2.get_instance_by_id(agent.instance_id)
             if (agent.cluster_name != service.cluster_name or container_instance is None
-                    or container_instance.status != "ACTIVE" or not container_instance.agent_connected
-                    or instance is None or instance.state != "running"):
+                    or container_instance.status != "ACTIVE" or instance is None or instance.state != "running"):
                 continue
             on_instance = [run for run in self._runs.values() if run.instance_id == agent.instance_id]
             rooms.append(placement.InstanceRoom(
@@ -485,6 +484,7 @@ class EcsScheduler:
                 port_range=agent.host_port_range,
                 reserved_ports=agent.reserved_ports,
                 attributes=dict(getattr(container_instance, "attributes", None) or {}),
+                agent_connected=container_instance.agent_connected,  # placement says so when it is not
             ))
         return rooms
 
@@ -714,6 +714,13 @@ def user_data_text(user_data: Any) -> str:
 def cluster_from_user_data(text: str) -> str | None:
     settings = agent_config.agent_settings(text)
     return settings.cluster if settings.cluster_given else None
+
+
+def service_placement(service) -> tuple[tuple[placement.Strategy, ...], tuple[placement.Constraint, ...]]:
+    """The service's placement strategies and constraints (checked by CreateService/UpdateService:
+    moto_fixes/ecs_placement.py keeps them on the service)."""
+    return (placement.parse_strategies(getattr(service, "placement_strategy", None)),
+            placement.parse_constraints(getattr(service, "placement_constraints", None)))
 
 
 def instance_resources(instance_type: str) -> tuple[int, int]:
