@@ -173,3 +173,53 @@ def test_placement_ecs_does_not_know_is_refused(sandbox):
         clients.ecs.create_service(cluster=stack.cluster_name, serviceName="odd", taskDefinition=stack.task_definition_arn,
                                    desiredCount=1, placementConstraints=[{"type": "memberOf", "expression": "task:group == x"}])
     assert "cannot evaluate" in refused.value.response["Error"]["Message"]
+
+
+# -- instances that come and go ----------------------------------------------------------------------
+
+def container_instance_arn(clients, stack, instance_id):
+    arns = clients.ecs.list_container_instances(cluster=stack.cluster_name)["containerInstanceArns"]
+    described = clients.ecs.describe_container_instances(cluster=stack.cluster_name, containerInstances=arns)
+    return next(ci["containerInstanceArn"] for ci in described["containerInstances"] if ci["ec2InstanceId"] == instance_id)
+
+
+def healthy_targets(clients, stack):
+    return sorted(key for key, health in target_health(clients, stack).items() if health["State"] == "healthy")
+
+
+def test_stopped_instance_stops_its_tasks_deregisters_them_and_they_are_replaced(sandbox):
+    clients, stack = build(sandbox, desired_count=2, deregistration_delay=0)
+    wait_until(lambda: running(clients, stack, 2), what="2 RUNNING tasks")
+    doomed, survivor = stack.instance_ids
+    clients.ec2.stop_instances(InstanceIds=[doomed])
+    gone = wait_until(lambda: stopped(clients, stack), what="the task on the stopped instance")[0]
+    assert (gone["stoppedReason"], gone["stopCode"]) == (f"Host EC2 (instance {doomed}) stopped.", "TerminationNotice")
+    after = wait_until(lambda: running(clients, stack, 2), what="a replacement")
+    assert {instance_of(clients, stack, task) for task in after} == {survivor}
+    wait_until(lambda: {target for target, _ in target_health(clients, stack)} == {survivor}, what="only the survivor's targets")
+    described = clients.ecs.describe_container_instances(
+        cluster=stack.cluster_name, containerInstances=[container_instance_arn(clients, stack, doomed)])["containerInstances"][0]
+    assert (described["status"], described["agentConnected"]) == ("ACTIVE", False)
+
+
+def test_draining_instance_moves_its_service_tasks_replacement_first(sandbox):
+    clients, stack = build(sandbox, desired_count=2, deregistration_delay=0)
+    first = wait_until(lambda: running(clients, stack, 2), what="2 RUNNING tasks")
+    wait_until(lambda: len(healthy_targets(clients, stack)) == 2, what="2 healthy targets")
+    spare = launch_host(clients, stack, stack.public_subnet_ids[0])
+    wait_until(lambda: len(clients.ecs.list_container_instances(cluster=stack.cluster_name)["containerInstanceArns"]) == 3,
+               what="the spare host joining")
+    drained = stack.instance_ids[0]
+    clients.ecs.update_container_instances_state(cluster=stack.cluster_name, status="DRAINING",
+                                                 containerInstances=[container_instance_arn(clients, stack, drained)])
+    old = next(task for task in first if instance_of(clients, stack, task) == drained)
+    gone = wait_until(lambda: [t for t in stopped(clients, stack) if t["taskArn"] == old["taskArn"]], what="the drained task")[0]
+    assert gone["stopCode"] == "ServiceSchedulerInitiated" and "DRAINING" in gone["stoppedReason"]
+    after = wait_until(lambda: running(clients, stack, 2), what="2 RUNNING tasks again")
+    assert drained not in {instance_of(clients, stack, task) for task in after}
+    # The replacement started before the old task stopped (minimumHealthyPercent 100, maximumPercent 200).
+    events = list(reversed(messages(clients, stack)))
+    started = max(i for i, m in enumerate(events) if "has started 1 tasks" in m)
+    stopped_at = next(i for i, m in enumerate(events) if "has stopped 1 running tasks" in m and old["taskArn"].rsplit("/", 1)[-1] in m)
+    assert started < stopped_at
+    clients.ec2.terminate_instances(InstanceIds=[spare])

@@ -39,7 +39,7 @@ from moto.ec2.models.instance_types import INSTANCE_TYPES
 from moto.ecs.models import Task
 
 from helpers.facts import ECS_SERVICE_LINKED_ROLE
-from helpers.sandbox import agent_config, placement, target_health
+from helpers.sandbox import agent_config, instance_drain, placement, target_health
 
 log = logging.getLogger("helpers.sandbox.scheduler")
 
@@ -428,17 +428,39 @@ class EcsScheduler:
             if service.status != "ACTIVE" or service.scheduling_strategy != "REPLICA":
                 continue  # a deleted service's tasks were stopped above; DAEMON is not emulated
             runs = [run for run in self._runs.values() if run.service_arn == service.arn and not run.stopping]
-            missing = service.desired_count - len(runs)
+            leaving = self._on_draining_instances(runs)  # to be replaced (instance_drain.py)
+            staying = [run for run in runs if run not in leaving]
+            missing = service.desired_count - len(staying)
             if missing > 0:
-                tick.to_launch += self._place_tasks(ecs, service, missing)
+                _, maximum_percent = instance_drain.deployment_percents(service)
+                allowed = instance_drain.launch_allowance(missing, len(runs), service.desired_count, maximum_percent)
+                tick.to_launch += self._place_tasks(ecs, service, allowed)
             elif missing < 0:
                 candidates = [placement.RunningTask(run.task_arn, run.instance_id, run.started_monotonic is not None,
-                                                    run.sequence) for run in runs]
+                                                    run.sequence) for run in staying]
                 for task_arn in placement.tasks_to_stop(candidates, -missing):
                     self._scale_in_stop(self._runs[task_arn], service)
+            if leaving:
+                self._move_off_draining(service, staying, leaving)
+
+    # -- draining container instances: their service tasks move (instance_drain.py) -------------------
+    def _on_draining_instances(self, runs: list[TaskRun]) -> list[TaskRun]:
+        draining = {agent.instance_id for agent in self._agents.values()
+                    if (ci := self._container_instance(agent)) is not None and ci.status == "DRAINING"}
+        return [run for run in runs if run.instance_id in draining]
+
+    def _move_off_draining(self, service, staying: list[TaskRun], leaving: list[TaskRun]) -> None:
+        """Stop tasks on DRAINING instances: not-yet-serving ones at once, serving ones only as far
+        as minimumHealthyPercent allows (their replacements were started first)."""
+        minimum_percent, _ = instance_drain.deployment_percents(service)
+        serving = [run for run in leaving if self._serving(run, service)]
+        healthy = sum(self._serving(run, service) for run in staying) + len(serving)
+        allowed = instance_drain.stop_allowance(len(serving), healthy, service.desired_count, minimum_percent)
+        for run in [run for run in leaving if run not in serving] + serving[:allowed]:
+            self._begin_stop(run, instance_drain.DRAINED_REASON, SCHEDULER_INITIATED, announce=True)
 
     def _place_tasks(self, ecs, service, count: int) -> list[TaskRun]:
-        definition = self._task_definition(ecs, service)
+        definition = self._task_definition(ecs, service) if count > 0 else None
         if definition is None:
             return []
         container_def = main_container(definition, service.load_balancers)
@@ -629,14 +651,17 @@ class EcsScheduler:
         # healthy in its load balancer (ECS API TaskSet.stabilityStatus).
         if service.running_count != service.desired_count or len(runs) != service.desired_count:
             return False
-        for run in runs:
-            wanted = self._wanted_targets(run, service)
-            if run.stopping or set(wanted) - set(run.targets):
+        return all(self._serving(run, service) for run in runs)
+
+    def _serving(self, run: TaskRun, service) -> bool:
+        """RUNNING, not stopping, and healthy in every target group of its service."""
+        wanted = self._wanted_targets(run, service)
+        if run.stopping or self._task(run).last_status != "RUNNING" or set(wanted) - set(run.targets):
+            return False
+        for target_group_arn, port in wanted:
+            record = self._target_record(target_group_arn, run.instance_id, port)
+            if record is None or record["State"] != target_health.HEALTHY:
                 return False
-            for target_group_arn, port in wanted:
-                record = self._target_record(target_group_arn, run.instance_id, port)
-                if record is None or record["State"] != target_health.HEALTHY:
-                    return False
         return True
 
     def _complete_deployment(self, service) -> None:
