@@ -32,9 +32,12 @@ graphviz:
 	  exit 1; \
 	fi
 
+# The learner's own copy: exercises to write, answers folded until asked for. Made once, in
+# learner/; a notebook already there is the learner's work and is never overwritten.
 # JupyterLab refuses to run as root unless told; containers and workshop VMs often run as root.
 lab: setup
-	$(BIN)/jupyter lab $$([ "$$(id -u)" = 0 ] && echo --allow-root) notebooks/00_start_here.ipynb
+	@$(BIN)/python tools/editions.py --learner learner --keep-existing
+	$(BIN)/jupyter lab $$([ "$$(id -u)" = 0 ] && echo --allow-root) learner/00_start_here.ipynb
 
 # Everything once, then every notebook again in the same sandbox: a second run must give the
 # same outputs (the notebooks clean up after themselves).

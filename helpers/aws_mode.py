@@ -26,8 +26,11 @@ from dataclasses import dataclass
 from typing import Callable, Mapping
 
 from helpers.backend import DEFAULT_REGION, Clients
-from helpers.explain import AWS_OPT_IN_ENV, BadInput
+from helpers.cleanup import cleanup, remaining
+from helpers.explain import AWS_OPT_IN_ENV, EXIT_BAD_INPUT, BadInput, clients_for
+from helpers.facts import CONTAINER_PORT
 from helpers.stack import Stack, StackSpec, build_stack
+from helpers.waiters import WaitTimeout, wait_for_service, wait_until
 
 # us-east-1 on-demand list prices in USD, never fetched live (the sandbox never goes online).
 # Sources: aws.amazon.com/ec2/pricing/on-demand/ (t3.small, Linux), aws.amazon.com/elasticloadbalancing/pricing/
@@ -132,8 +135,6 @@ def wait_for_container_instances(clients: Clients, stack: Stack, *, timeout: flo
                                  progress: bool = True) -> str:
     """Wait until every host's ECS agent has registered with the cluster (needs the instance
     role and, from a private subnet, a NAT gateway: the agent calls the ECS API)."""
-    from helpers.waiters import wait_until
-
     def check() -> tuple[bool, str]:
         joined = len(clients.ecs.list_container_instances(cluster=stack.cluster_name, status="ACTIVE")["containerInstanceArns"])
         return joined >= stack.spec.instance_count, f"{joined}/{stack.spec.instance_count} container instances joined"
@@ -147,8 +148,6 @@ def build_in_aws(clients: Clients, spec: StackSpec | None = None, *, join_timeou
     """Build the stack with the clients `connect_aws` returned, wait until it serves, report.
 
     On a timeout the partial stack stays (and costs money): the error says how to delete it."""
-    from helpers.waiters import WaitTimeout, wait_for_service
-
     spec = spec or StackSpec()
     if spec.hosts_in == "private":
         # The boto3 builder makes no NAT gateway, so private hosts could never reach the ECS API.
@@ -163,7 +162,7 @@ def build_in_aws(clients: Clients, spec: StackSpec | None = None, *, join_timeou
         raise WaitTimeout(f"{error}. The stack still exists and costs money: "
                           f"python -m helpers cleanup --aws --stack {spec.name}") from None
     print(f"stack {spec.name!r} is up: {status}\n"
-          f"  try: curl http://{stack.alb_dns_name}/   (and :8081/, which has no listener)\n"
+          f"  try: curl http://{stack.alb_dns_name}/   (and :{CONTAINER_PORT}/, which has no listener)\n"
           f"  cost while it exists: about ${hourly_cost(spec).per_hour:.2f}/h\n"
           f"  delete it: python -m helpers cleanup --aws --stack {spec.name}", file=out)
     return stack
@@ -172,9 +171,6 @@ def build_in_aws(clients: Clients, spec: StackSpec | None = None, *, join_timeou
 def run_cleanup(args, *, environ: Mapping[str, str] = os.environ, confirm: Callable[[str], bool] | None = None) -> int:
     """`python -m helpers cleanup [--stack NAME] [--aws]`: exit 0 when nothing tagged remains,
     1 when something does, 2 on bad input (no sandbox running, AWS mode not switched on)."""
-    from helpers.cleanup import cleanup, remaining
-    from helpers.explain import EXIT_BAD_INPUT, clients_for
-
     try:
         if args.aws:
             clients = connect_aws(confirm=confirm, environ=environ, action="delete everything tagged Project=ecs-alb-lab"

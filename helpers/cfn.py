@@ -18,37 +18,18 @@ What changes from the source's stack (helpers/stack.py):
   more than the ALB itself. VPC interface endpoints for ecs/ecs-agent/ecs-telemetry/ecr are the
   alternative (also hourly, per AZ).
 
-The rules, in one place (helpers/hardening.py applies the same ones to a live stack):
+The rules are `helpers.hardened_spec`'s with `nat=True` - the same specification, with the same
+rule numbers, that helpers/hardening.py applies to a live stack (which has no NAT gateway, so it
+leaves out the 300s and 400s). `print(spec_text())` lists them:
 
-    ports                      32768-65535 is the ECS dynamic host port range the hosts admit
-                               (Linux uses 32768-60999; FACTS.md); 1024-65535 is the return range
-                               (ELB and NAT remap source ports into it; FACTS.md)
-    ALB SG      in   tcp 80           from 0.0.0.0/0
-                out  tcp 32768-65535  to the host SG
-    host SG     in   tcp 32768-65535  from the ALB SG
-                out  tcp 443          to 0.0.0.0/0       (ECS API, image registry, via the NAT)
-    public NACL (ALB, NAT gateway)
-                in   100 tcp 80           0.0.0.0/0      clients -> listener
-                in   110 tcp 1024-65535   0.0.0.0/0      return traffic (hosts -> ALB, internet -> NAT)
-                in   120 tcp 443          10.0.11.0/24   private hosts -> NAT
-                in   130 tcp 443          10.0.12.0/24
-                out  100 tcp 32768-65535  10.0.11.0/24   ALB -> dynamic host ports (and health checks)
-                out  110 tcp 32768-65535  10.0.12.0/24
-                out  120 tcp 1024-65535   0.0.0.0/0      return traffic to clients
-                out  130 tcp 443          0.0.0.0/0      NAT -> internet
-    private NACL (ECS hosts)
-                in   100 tcp 32768-65535  10.0.1.0/24    ALB -> dynamic host ports
-                in   110 tcp 32768-65535  10.0.2.0/24
-                in   120 tcp 1024-65535   0.0.0.0/0      replies to the hosts' HTTPS via the NAT
-                out  100 tcp 1024-65535   10.0.1.0/24    return traffic to the ALB
-                out  110 tcp 1024-65535   10.0.2.0/24
-                out  120 tcp 443          0.0.0.0/0      hosts -> NAT -> ECS API, registry
-    (every NACL ends in the implicit `*` deny; NACLs do not filter Amazon DNS or instance metadata)
-
-Rules 120/130 of the public NACL and 120 of both private directions exist only for the NAT path.
-Private inbound 120 admits 1024-65535 from anywhere because NAT replies carry the internet
-server's address; the private subnets have no route from the internet, and the host SG still
-admits only the ALB.
+    ports   32768-65535 is the ECS dynamic host port range the hosts admit (Linux uses
+            32768-60999; FACTS.md); 1024-65535 is the return range (ELB and NAT remap source
+            ports into it; FACTS.md); 443 is the hosts' way to the ECS API and the registry
+    SGs     ALB in tcp 80 from anywhere, out 32768-65535 to the host SG; host SG in 32768-65535
+            from the ALB SG only, out tcp 443 to anywhere (via the NAT)
+    NACLs   100s the tier's own traffic and its replies, 200s the targets' replies to the ALB,
+            300s/400s the NAT path (every NACL ends in the implicit `*` deny; NACLs do not
+            filter Amazon DNS or instance metadata)
 
 `sandbox_compatible=True` leaves out what moto 5.2.5's CloudFormation cannot create
 (`SANDBOX_UNSUPPORTED`: the network ACLs and their entries and associations); everything else
@@ -64,34 +45,18 @@ from __future__ import annotations
 
 import json
 
-from helpers.stack import (CONTAINER_NAME, CONTAINER_PORT, EC2_TRUST_POLICY, ECS_AMI_PARAMETER, ECS_INSTANCE_POLICY_ARN,
-                           EPHEMERAL_RANGE, IAM_PATH, PROJECT_TAG, TOMCAT_IMAGE, TOMCAT_ON_8081)
+import yaml
 
-RETURN_RANGE = (1024, 65535)
-PUBLIC_CIDRS = ("10.0.1.0/24", "10.0.2.0/24")
-PRIVATE_CIDRS = ("10.0.11.0/24", "10.0.12.0/24")
-ANYWHERE = "0.0.0.0/0"
-HTTPS = (443, 443)
+from helpers.facts import ANYWHERE, CONTAINER_PORT, ECS_INSTANCE_POLICY_ARN
+from helpers.hardened_spec import ALB, HOSTS, GroupRule, private_acl_rules, public_acl_rules, security_group_rules
+from helpers.hardened_spec import spec_text as _spec_text
+from helpers.stack import (CONTAINER_NAME, EC2_TRUST_POLICY, ECS_AMI_PARAMETER, IAM_PATH, PRIVATE_SUBNET_CIDRS,
+                           PUBLIC_SUBNET_CIDRS, TOMCAT_IMAGE, TOMCAT_ON_8081, VPC_CIDR, tags)
 
-# (rule number, egress?, CIDR, (from port, to port)) - all tcp, all allow; see the module docstring.
-PUBLIC_NACL_RULES = (
-    (100, False, ANYWHERE, (80, 80)),
-    (110, False, ANYWHERE, RETURN_RANGE),
-    (120, False, PRIVATE_CIDRS[0], HTTPS),
-    (130, False, PRIVATE_CIDRS[1], HTTPS),
-    (100, True, PRIVATE_CIDRS[0], EPHEMERAL_RANGE),
-    (110, True, PRIVATE_CIDRS[1], EPHEMERAL_RANGE),
-    (120, True, ANYWHERE, RETURN_RANGE),
-    (130, True, ANYWHERE, HTTPS),
-)
-PRIVATE_NACL_RULES = (
-    (100, False, PUBLIC_CIDRS[0], EPHEMERAL_RANGE),
-    (110, False, PUBLIC_CIDRS[1], EPHEMERAL_RANGE),
-    (120, False, ANYWHERE, RETURN_RANGE),
-    (100, True, PUBLIC_CIDRS[0], RETURN_RANGE),
-    (110, True, PUBLIC_CIDRS[1], RETURN_RANGE),
-    (120, True, ANYWHERE, HTTPS),
-)
+LISTENER_PORTS = (80,)
+PUBLIC_NACL_RULES = tuple(public_acl_rules(list(LISTENER_PORTS), list(PRIVATE_SUBNET_CIDRS), nat=True))
+PRIVATE_NACL_RULES = tuple(private_acl_rules(list(PUBLIC_SUBNET_CIDRS), nat=True))
+SECURITY_GROUP_RULES = tuple(security_group_rules(list(LISTENER_PORTS), nat=True))
 
 # Resource types moto 5.2.5's CloudFormation has no model for (it would skip them with a warning
 # and still report CREATE_COMPLETE, which would hide the gap).
@@ -99,8 +64,9 @@ SANDBOX_UNSUPPORTED = frozenset({"AWS::EC2::NetworkAcl", "AWS::EC2::NetworkAclEn
                                  "AWS::EC2::SubnetNetworkAclAssociation"})
 
 
-def _tags(name: str, stack: str) -> list[dict]:
-    return [dict(PROJECT_TAG), {"Key": "Name", "Value": name}, {"Key": "lab:stack", "Value": stack}]
+def spec_text() -> str:
+    """The template's security group and NACL rules, one line each."""
+    return _spec_text(list(LISTENER_PORTS), list(PUBLIC_SUBNET_CIDRS), list(PRIVATE_SUBNET_CIDRS), nat=True)
 
 
 def _ref(logical_id: str) -> dict:
@@ -110,32 +76,32 @@ def _ref(logical_id: str) -> dict:
 def _network(name: str) -> dict:
     resources = {
         "Vpc": {"Type": "AWS::EC2::VPC", "Properties": {
-            "CidrBlock": "10.0.0.0/16", "EnableDnsSupport": True, "EnableDnsHostnames": True, "Tags": _tags(f"{name}-vpc", name)}},
-        "InternetGateway": {"Type": "AWS::EC2::InternetGateway", "Properties": {"Tags": _tags(f"{name}-igw", name)}},
+            "CidrBlock": VPC_CIDR, "EnableDnsSupport": True, "EnableDnsHostnames": True, "Tags": tags(f"{name}-vpc", name)}},
+        "InternetGateway": {"Type": "AWS::EC2::InternetGateway", "Properties": {"Tags": tags(f"{name}-igw", name)}},
         "GatewayAttachment": {"Type": "AWS::EC2::VPCGatewayAttachment", "Properties": {
             "VpcId": _ref("Vpc"), "InternetGatewayId": _ref("InternetGateway")}},
         "PublicRouteTable": {"Type": "AWS::EC2::RouteTable", "Properties": {
-            "VpcId": _ref("Vpc"), "Tags": _tags(f"{name}-public-rt", name)}},
+            "VpcId": _ref("Vpc"), "Tags": tags(f"{name}-public-rt", name)}},
         "PublicDefaultRoute": {"Type": "AWS::EC2::Route", "DependsOn": "GatewayAttachment", "Properties": {
             "RouteTableId": _ref("PublicRouteTable"), "DestinationCidrBlock": ANYWHERE, "GatewayId": _ref("InternetGateway")}},
         # Outbound-only internet for the private hosts (see the module docstring: it costs money).
         "NatAddress": {"Type": "AWS::EC2::EIP", "DependsOn": "GatewayAttachment", "Properties": {
-            "Domain": "vpc", "Tags": _tags(f"{name}-nat-eip", name)}},
+            "Domain": "vpc", "Tags": tags(f"{name}-nat-eip", name)}},
         "NatGateway": {"Type": "AWS::EC2::NatGateway", "Properties": {
             "SubnetId": _ref("PublicSubnetA"), "AllocationId": {"Fn::GetAtt": ["NatAddress", "AllocationId"]},
-            "Tags": _tags(f"{name}-nat", name)}},
+            "Tags": tags(f"{name}-nat", name)}},
         "PrivateRouteTable": {"Type": "AWS::EC2::RouteTable", "Properties": {
-            "VpcId": _ref("Vpc"), "Tags": _tags(f"{name}-private-rt", name)}},
+            "VpcId": _ref("Vpc"), "Tags": tags(f"{name}-private-rt", name)}},
         "PrivateDefaultRoute": {"Type": "AWS::EC2::Route", "Properties": {
             "RouteTableId": _ref("PrivateRouteTable"), "DestinationCidrBlock": ANYWHERE, "NatGatewayId": _ref("NatGateway")}},
     }
     for index, suffix in enumerate("AB"):
         zone = {"Fn::Select": [index, {"Fn::GetAZs": ""}]}
-        for kind, cidrs, public in (("Public", PUBLIC_CIDRS, True), ("Private", PRIVATE_CIDRS, False)):
+        for kind, cidrs, public in (("Public", PUBLIC_SUBNET_CIDRS, True), ("Private", PRIVATE_SUBNET_CIDRS, False)):
             subnet = f"{kind}Subnet{suffix}"
             resources[subnet] = {"Type": "AWS::EC2::Subnet", "Properties": {
                 "VpcId": _ref("Vpc"), "CidrBlock": cidrs[index], "AvailabilityZone": zone, "MapPublicIpOnLaunch": public,
-                "Tags": _tags(f"{name}-{kind.lower()}-{suffix.lower()}", name)}}
+                "Tags": tags(f"{name}-{kind.lower()}-{suffix.lower()}", name)}}
             resources[f"{subnet}Routes"] = {"Type": "AWS::EC2::SubnetRouteTableAssociation", "Properties": {
                 "SubnetId": _ref(subnet), "RouteTableId": _ref(f"{kind}RouteTable")}}
     return resources
@@ -146,49 +112,66 @@ def _network_acls(name: str) -> dict:
     for kind, rules in (("Public", PUBLIC_NACL_RULES), ("Private", PRIVATE_NACL_RULES)):
         acl = f"{kind}NetworkAcl"
         resources[acl] = {"Type": "AWS::EC2::NetworkAcl", "Properties": {
-            "VpcId": _ref("Vpc"), "Tags": _tags(f"{name}-{kind.lower()}-nacl", name)}}
-        for number, egress, cidr, (low, high) in rules:
-            resources[f"{acl}{'Out' if egress else 'In'}{number}"] = {"Type": "AWS::EC2::NetworkAclEntry", "Properties": {
-                "NetworkAclId": _ref(acl), "RuleNumber": number, "Egress": egress, "Protocol": 6,  # 6 = tcp
-                "RuleAction": "allow", "CidrBlock": cidr, "PortRange": {"From": low, "To": high}}}
+            "VpcId": _ref("Vpc"), "Tags": tags(f"{name}-{kind.lower()}-nacl", name)}}
+        for rule in rules:
+            resources[f"{acl}{'Out' if rule.egress else 'In'}{rule.number}"] = {"Type": "AWS::EC2::NetworkAclEntry", "Properties": {
+                "NetworkAclId": _ref(acl), "RuleNumber": rule.number, "Egress": rule.egress, "Protocol": 6,  # 6 = tcp
+                "RuleAction": "allow", "CidrBlock": rule.cidr, "PortRange": {"From": rule.ports[0], "To": rule.ports[1]}}}
         for suffix in "AB":
             resources[f"{kind}Subnet{suffix}Acl"] = {"Type": "AWS::EC2::SubnetNetworkAclAssociation", "Properties": {
                 "SubnetId": _ref(f"{kind}Subnet{suffix}"), "NetworkAclId": _ref(acl)}}
     return resources
 
 
+_GROUP_IDS = {ALB: "AlbSecurityGroup", HOSTS: "HostSecurityGroup"}
+
+
+def _sg_rule(rule: GroupRule) -> dict:
+    """One rule as an entry of SecurityGroupIngress/-Egress (or the properties of a separate rule)."""
+    entry = {"IpProtocol": "tcp", "FromPort": rule.ports[0], "ToPort": rule.ports[1]}
+    if rule.peer_is_group:
+        key = "DestinationSecurityGroupId" if rule.egress else "SourceSecurityGroupId"
+        entry[key] = _ref(_GROUP_IDS[rule.peer])
+    else:
+        entry["CidrIp"] = rule.peer
+    entry["Description"] = rule.why
+    return entry
+
+
 def _security_groups(name: str) -> dict:
-    low, high = EPHEMERAL_RANGE
-    return {
+    def inline(group: str, egress: bool) -> list[dict]:
+        # The hosts' inbound rule names the ALB's SG, whose outbound rule names the hosts' SG:
+        # inline, the two groups would name each other (a circular dependency).
+        return [_sg_rule(r) for r in SECURITY_GROUP_RULES if r.group == group and r.egress == egress
+                and not (group == HOSTS and not egress)]
+
+    resources = {
         "HostSecurityGroup": {"Type": "AWS::EC2::SecurityGroup", "Properties": {
             "GroupDescription": "ECS hosts: dynamic host ports from the ALB only", "VpcId": _ref("Vpc"),
-            "SecurityGroupEgress": [{"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "CidrIp": ANYWHERE,
-                                     "Description": "ECS API and image registry, through the NAT gateway"}],
-            "Tags": _tags(f"{name}-host-sg", name)}},
+            "SecurityGroupEgress": inline(HOSTS, True), "Tags": tags(f"{name}-host-sg", name)}},
         "AlbSecurityGroup": {"Type": "AWS::EC2::SecurityGroup", "Properties": {
             "GroupDescription": "ALB: HTTP from the internet", "VpcId": _ref("Vpc"),
-            "SecurityGroupIngress": [{"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "CidrIp": ANYWHERE,
-                                      "Description": "HTTP from anywhere"}],
-            "SecurityGroupEgress": [{"IpProtocol": "tcp", "FromPort": low, "ToPort": high,
-                                     "DestinationSecurityGroupId": _ref("HostSecurityGroup"),
-                                     "Description": "dynamic host ports and health checks"}],
-            "Tags": _tags(f"{name}-alb-sg", name)}},
-        # A separate resource: inline, the two groups would name each other (a circular dependency).
-        "HostIngressFromAlb": {"Type": "AWS::EC2::SecurityGroupIngress", "Properties": {
-            "GroupId": _ref("HostSecurityGroup"), "IpProtocol": "tcp", "FromPort": low, "ToPort": high,
-            "SourceSecurityGroupId": _ref("AlbSecurityGroup"), "Description": "dynamic host ports, from the ALB only"}},
+            "SecurityGroupIngress": inline(ALB, False), "SecurityGroupEgress": inline(ALB, True),
+            "Tags": tags(f"{name}-alb-sg", name)}},
     }
+    # ... so the hosts' inbound rules are separate resources.
+    host_ingress = [r for r in SECURITY_GROUP_RULES if r.group == HOSTS and not r.egress]
+    for index, rule in enumerate(host_ingress):
+        logical_id = "HostIngressFromAlb" if index == 0 else f"HostIngressFromAlb{index + 1}"
+        resources[logical_id] = {"Type": "AWS::EC2::SecurityGroupIngress", "Properties": {
+            "GroupId": _ref("HostSecurityGroup"), **_sg_rule(rule)}}
+    return resources
 
 
 def _hosts(name: str) -> dict:
     resources = {
         "InstanceRole": {"Type": "AWS::IAM::Role", "Properties": {
             "Path": IAM_PATH, "AssumeRolePolicyDocument": EC2_TRUST_POLICY,
-            "ManagedPolicyArns": [ECS_INSTANCE_POLICY_ARN], "Tags": _tags(f"{name}-ecs-instance-role", name)}},
+            "ManagedPolicyArns": [ECS_INSTANCE_POLICY_ARN], "Tags": tags(f"{name}-ecs-instance-role", name)}},
         "InstanceProfile": {"Type": "AWS::IAM::InstanceProfile", "Properties": {
             "Path": IAM_PATH, "Roles": [_ref("InstanceRole")]}},
         "Cluster": {"Type": "AWS::ECS::Cluster", "Properties": {
-            "ClusterName": f"{name}-cluster", "Tags": _tags(f"{name}-cluster", name)}},
+            "ClusterName": f"{name}-cluster", "Tags": tags(f"{name}-cluster", name)}},
     }
     for index, suffix in enumerate("AB"):
         resources[f"Host{suffix}"] = {
@@ -200,7 +183,7 @@ def _hosts(name: str) -> dict:
                 "SecurityGroupIds": [_ref("HostSecurityGroup")], "IamInstanceProfile": _ref("InstanceProfile"),
                 # ECS guide, "Bootstrapping container instances": join the cluster by name.
                 "UserData": {"Fn::Base64": {"Fn::Sub": "#!/bin/bash\necho ECS_CLUSTER=${Cluster} >> /etc/ecs/ecs.config\n"}},
-                "Tags": _tags(f"{name}-ecs-host-{index + 1}", name)}}
+                "Tags": tags(f"{name}-ecs-host-{index + 1}", name)}}
     return resources
 
 
@@ -209,13 +192,13 @@ def _load_balancer(name: str) -> dict:
         "LoadBalancer": {"Type": "AWS::ElasticLoadBalancingV2::LoadBalancer", "DependsOn": "GatewayAttachment", "Properties": {
             "Name": f"{name}-alb", "Type": "application", "Scheme": "internet-facing", "IpAddressType": "ipv4",
             "Subnets": [_ref("PublicSubnetA"), _ref("PublicSubnetB")], "SecurityGroups": [_ref("AlbSecurityGroup")],
-            "Tags": _tags(f"{name}-alb", name)}},
+            "Tags": tags(f"{name}-alb", name)}},
         # ECS registers instance:hostPort targets itself; the health check must follow the target's
         # port (traffic-port): a fixed port cannot match dynamic host ports (FACTS.md).
         "TargetGroup": {"Type": "AWS::ElasticLoadBalancingV2::TargetGroup", "Properties": {
             "Name": f"{name}-tg", "Protocol": "HTTP", "Port": 80, "VpcId": _ref("Vpc"), "TargetType": "instance",
             "HealthCheckProtocol": "HTTP", "HealthCheckPort": "traffic-port", "HealthCheckPath": "/",
-            "Matcher": {"HttpCode": "200"}, "Tags": _tags(f"{name}-tg", name)}},
+            "Matcher": {"HttpCode": "200"}, "Tags": tags(f"{name}-tg", name)}},
         "Listener": {"Type": "AWS::ElasticLoadBalancingV2::Listener", "Properties": {
             "LoadBalancerArn": _ref("LoadBalancer"), "Protocol": "HTTP", "Port": 80,
             "DefaultActions": [{"Type": "forward", "TargetGroupArn": _ref("TargetGroup")}]}},
@@ -231,7 +214,7 @@ def _service(name: str) -> dict:
                 "Essential": True,
                 # hostPort 0: the agent picks a free port from the host's ephemeral range.
                 "PortMappings": [{"ContainerPort": CONTAINER_PORT, "HostPort": 0, "Protocol": "tcp"}]}],
-            "Tags": _tags(f"{name}-web", name)}},
+            "Tags": tags(f"{name}-web", name)}},
         # A target group must belong to a load balancer before a service can use it, and nothing
         # here refers to the listener - hence the explicit DependsOn.
         "Service": {"Type": "AWS::ECS::Service", "DependsOn": "Listener", "Properties": {
@@ -239,7 +222,7 @@ def _service(name: str) -> dict:
             "LaunchType": "EC2", "DesiredCount": 3,
             "LoadBalancers": [{"ContainerName": CONTAINER_NAME, "ContainerPort": CONTAINER_PORT,
                                "TargetGroupArn": _ref("TargetGroup")}],
-            "Tags": _tags(f"{name}-svc", name)}},
+            "Tags": tags(f"{name}-svc", name)}},
     }
 
 
@@ -273,7 +256,6 @@ def to_json(template: dict | None = None) -> str:
 
 def to_yaml(template: dict | None = None) -> str:
     """Plain YAML with long-form intrinsics ({"Ref": ...}), which CloudFormation reads as is."""
-    import yaml
 
     class NoAliases(yaml.SafeDumper):
         # Objects shared inside the dict would become YAML aliases, which CloudFormation rejects.

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from botocore.exceptions import ClientError
 
 from helpers.backend import Clients
+from helpers.resources import network_acls, security_groups
 from helpers.stack import IAM_PATH, PROJECT_TAG
 
 
@@ -202,13 +203,13 @@ def delete_network(clients: Clients, stack_name: str | None, delete) -> None:
         # Rules that name another group must go first, or the groups cannot be deleted.
         for group in groups:
             if group["IpPermissions"]:
-                ec2.revoke_security_group_ingress(GroupId=group["GroupId"], IpPermissions=group["IpPermissions"])
+                security_groups.revoke(clients, group["GroupId"], group["IpPermissions"])
         for group in groups:
             delete("security-group", group["GroupId"], ec2.delete_security_group, GroupId=group["GroupId"])
         for acl in ec2.describe_network_acls(Filters=in_vpc)["NetworkAcls"]:
             if not acl["IsDefault"]:
                 # Hand its subnets back to the default NACL first, as the console does.
-                delete("network-acl", acl["NetworkAclId"], _delete_nacl, ec2=ec2, acl=acl)
+                delete("network-acl", acl["NetworkAclId"], _delete_nacl, clients=clients, acl=acl)
         for subnet in ec2.describe_subnets(Filters=in_vpc)["Subnets"]:
             delete("subnet", subnet["SubnetId"], ec2.delete_subnet, SubnetId=subnet["SubnetId"])
         for table in ec2.describe_route_tables(Filters=in_vpc)["RouteTables"]:
@@ -223,12 +224,10 @@ def delete_network(clients: Clients, stack_name: str | None, delete) -> None:
         delete("vpc", vpc_id, ec2.delete_vpc, VpcId=vpc_id)
 
 
-def _delete_nacl(ec2, acl: dict) -> None:
-    default = ec2.describe_network_acls(Filters=[{"Name": "vpc-id", "Values": [acl["VpcId"]]},
-                                                 {"Name": "default", "Values": ["true"]}])["NetworkAcls"][0]
-    for association in acl.get("Associations", []):
-        ec2.replace_network_acl_association(AssociationId=association["NetworkAclAssociationId"], NetworkAclId=default["NetworkAclId"])
-    ec2.delete_network_acl(NetworkAclId=acl["NetworkAclId"])
+def _delete_nacl(clients: Clients, acl: dict) -> None:
+    subnet_ids = [a["SubnetId"] for a in acl.get("Associations", [])]
+    network_acls.associate(clients, network_acls.default_acl_id(clients, acl["VpcId"]), subnet_ids)
+    clients.ec2.delete_network_acl(NetworkAclId=acl["NetworkAclId"])
 
 
 def cleanup(clients: Clients, stack_name: str | None = None) -> CleanupReport:

@@ -15,9 +15,18 @@ import json
 import urllib.request
 from dataclasses import dataclass
 
+from helpers.aws_mode import build_in_aws, connect_aws
 from helpers.backend import Clients
+from helpers.cleanup import cleanup, remaining
+from helpers.evaluator import Flow, evaluate, read_snapshot
+from helpers.explain import parse_url
+from helpers.facts import ANYWHERE
+from helpers.resources import ecs, security_groups
+from helpers.sandbox.launcher import ensure_sandbox
 from helpers.stack import Stack, StackSpec, build_stack
-from helpers.tables import Table, service_events, targets_table, tasks_table
+from helpers.tables import Table, instances_table, service_events, targets_table, tasks_table
+from helpers.traffic import DIRECT, request, request_many, summarize
+from helpers.waiters import target_states, wait_for_service, wait_until
 
 
 @dataclass(frozen=True)
@@ -99,8 +108,6 @@ class Lab:
     @classmethod
     def start(cls, *, quiet: bool = False) -> "Lab":
         """Reuse this user's running sandbox, or start one (a few seconds, once)."""
-        from helpers.sandbox.launcher import ensure_sandbox
-
         info = ensure_sandbox()
         if not quiet:
             print(f"Sandbox region {info.region} is ready: everything runs on this machine - "
@@ -111,9 +118,6 @@ class Lab:
     def aws(cls, *, confirm=None) -> "Lab":
         """A real AWS account instead of the sandbox - only with LAB_ALLOW_AWS=1 and a typed
         confirmation of the account (see helpers/aws_mode.py). It costs money: clean up."""
-        from helpers.aws_mode import connect_aws
-        from helpers.traffic import DIRECT
-
         return cls(connect_aws(confirm=confirm), DIRECT)
 
     @property
@@ -124,13 +128,8 @@ class Lab:
     def build(self, name: str, *, wait: bool = True, quiet: bool = False, **spec) -> Stack:
         """Build the source document's stack as `name` (replacing a leftover one), then wait
         until its service runs and every target is healthy."""
-        from helpers.cleanup import cleanup
-        from helpers.waiters import wait_for_service
-
         cleanup(self.clients, name)
         if not self.is_sandbox:
-            from helpers.aws_mode import build_in_aws
-
             return build_in_aws(self.clients, StackSpec(name=name, **spec))
         stack = build_stack(self.clients, StackSpec(name=name, **spec))
         if wait:
@@ -141,8 +140,6 @@ class Lab:
 
     def cleanup(self, stack_or_name: Stack | str) -> None:
         """Delete everything the stack made; say so, or say what could not be deleted."""
-        from helpers.cleanup import cleanup, remaining
-
         name = stack_or_name if isinstance(stack_or_name, str) else stack_or_name.spec.name
         report = cleanup(self.clients, name)
         left = remaining(self.clients, name)
@@ -155,27 +152,18 @@ class Lab:
     # -- traffic -------------------------------------------------------------------------------
     def request(self, url: str, *, timeout: float = 5.0):
         """One HTTP request from "the internet" (the sandbox's SOCKS proxy). Prints as one line."""
-        from helpers.traffic import request
-
         return request(url, proxy=self.socks_proxy, timeout=timeout)
 
     def requests(self, url: str, n: int = 30, *, timeout: float = 5.0) -> str:
         """`n` requests in a row; a summary of who answered (sorted, counted)."""
-        from helpers.traffic import request_many, summarize
-
         return summarize(request_many(url, n, proxy=self.socks_proxy, timeout=timeout))
 
     # -- looking -------------------------------------------------------------------------------
     def snapshot(self):
-        from helpers.evaluator import read_snapshot
-
         return read_snapshot(self.clients)
 
     def explain(self, url: str, *, source: str = "internet") -> Explained:
         """Evaluate who can reach `url`, hop by hop, with every blocker (reads; changes nothing)."""
-        from helpers.evaluator import Flow, evaluate
-        from helpers.explain import parse_url
-
         host, port, path = parse_url(url)
         snapshot = self.snapshot()
         return Explained(evaluate(snapshot, Flow(destination=host, port=port, path=path, source=source)), snapshot)
@@ -192,45 +180,49 @@ class Lab:
     # -- widgets -------------------------------------------------------------------------------
     def port_probe(self, host: str, *, port: int = 80, path: str = "/") -> Interactive:
         """Type a port, press Send: one request through the sandbox's internet."""
-        from helpers.widgets import PortProbe, PortProbeView
+        from helpers.widgets import PortProbe, PortProbeView  # ipywidgets: a quarter second, only for widget cells
 
         model = PortProbe(request=lambda url: self.request(url), host=host, port=port, path=path)
         return Interactive(PortProbeView(model), f"[widget] send requests to {host} on any port")
 
+    def open_port(self, stack: Stack, port: int) -> str:
+        """A second door on the ALB: an HTTP listener on `port` forwarding to the stack's target
+        group, and an inbound rule for `port` from anywhere on the ALB's security group."""
+        self.clients.elbv2.create_listener(
+            LoadBalancerArn=stack.alb_arn, Protocol="HTTP", Port=port,
+            DefaultActions=[{"Type": "forward", "TargetGroupArn": stack.target_group_arn}])
+        security_groups.authorize(self.clients, stack.alb_sg_id, [security_groups.cidr_permission((port, port), ANYWHERE)])
+        return f"opened port {port}: a listener on the ALB and an inbound rule on its security group"
+
+    def close_port(self, stack: Stack, port: int) -> str:
+        """Undo `open_port`: delete the ALB's listeners on `port` and the ALB security group's
+        inbound rules for it. Says what it removed (nothing, when the port was closed already)."""
+        listeners = self._listeners_on_port(stack, port)
+        for listener in listeners:
+            self.clients.elbv2.delete_listener(ListenerArn=listener["ListenerArn"])
+        rules = security_groups.inbound_on_ports(self.clients, stack.alb_sg_id, (port, port))
+        if rules:
+            security_groups.revoke(self.clients, stack.alb_sg_id, rules)
+        return f"closed port {port}: {len(listeners)} listener(s) deleted, {len(rules)} security group rule(s) revoked"
+
+    def _listeners_on_port(self, stack: Stack, port: int) -> list[dict]:
+        listeners = self.clients.elbv2.describe_listeners(LoadBalancerArn=stack.alb_arn)["Listeners"]
+        return [listener for listener in listeners if listener["Port"] == port]
+
     def listener_switch(self, stack: Stack, *, port: int) -> Interactive:
-        """A switch that opens (listener + security group rule) or closes a second port on the
-        ALB, and shows `explain`'s verdict for that port after every change."""
-        from helpers.widgets import RuleToggle, RuleToggleView
-
-        elbv2, ec2 = self.clients.elbv2, self.clients.ec2
-        permission = [{"IpProtocol": "tcp", "FromPort": port, "ToPort": port, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
-
-        def listeners_on_port():
-            return [l for l in elbv2.describe_listeners(LoadBalancerArn=stack.alb_arn)["Listeners"] if l["Port"] == port]
-
-        def add():
-            elbv2.create_listener(LoadBalancerArn=stack.alb_arn, Protocol="HTTP", Port=port,
-                                  DefaultActions=[{"Type": "forward", "TargetGroupArn": stack.target_group_arn}])
-            ec2.authorize_security_group_ingress(GroupId=stack.alb_sg_id, IpPermissions=permission)
-
-        def remove():
-            for listener in listeners_on_port():
-                elbv2.delete_listener(ListenerArn=listener["ListenerArn"])
-            group = ec2.describe_security_groups(GroupIds=[stack.alb_sg_id])["SecurityGroups"][0]
-            rules = [rule for rule in group["IpPermissions"] if rule.get("FromPort") == port]
-            if rules:
-                ec2.revoke_security_group_ingress(GroupId=stack.alb_sg_id, IpPermissions=rules)
+        """A switch that opens or closes a second port on the ALB (`open_port` / `close_port`),
+        and shows `explain`'s verdict for that port after every change."""
+        from helpers.widgets import RuleToggle, RuleToggleView  # ipywidgets: a quarter second, only for widget cells
 
         url = f"http://{stack.alb_dns_name}:{port}/"
-        model = RuleToggle(add, remove, lambda: self.explain(url).verdict, enabled=bool(listeners_on_port()),
+        model = RuleToggle(lambda: self.open_port(stack, port), lambda: self.close_port(stack, port),
+                           lambda: self.explain(url).verdict, enabled=bool(self._listeners_on_port(stack, port)),
                            description=f"listener + SG rule on {port}")
         return Interactive(RuleToggleView(model), f"[widget] open or close port {port} on the ALB; now: {model.summary}")
 
     # -- services, instances and single rules (02-04) ---------------------------------------------
     def instances(self, stack: Stack) -> Table:
         """The stack's EC2 instances: name, id, public DNS name, private IP."""
-        from helpers.tables import instances_table
-
         return instances_table(self.clients, stack.instance_ids)
 
     def public_dns(self, instance_id: str) -> str:
@@ -242,10 +234,8 @@ class Lab:
         """Wait until `count` of the service's tasks run and `count` targets are healthy. For a
         service that cannot reach its desired count (e.g. a static host port on too few instances),
         where `build`'s wait would never end. Returns the last status line."""
-        from helpers.waiters import target_states, wait_until
-
         def check() -> tuple[bool, str]:
-            service = self.clients.ecs.describe_services(cluster=stack.cluster_name, services=[stack.service_name])["services"][0]
+            service = ecs.describe_service(self.clients, stack.cluster_name, stack.service_name)
             counts = target_states(self.clients, stack.target_group_arn)
             done = service["runningCount"] == count and counts == {"healthy": count}
             states = ", ".join(f"{n} {state}" for state, n in counts.items()) or "no targets"
@@ -259,8 +249,6 @@ class Lab:
         `until`, e.g. {"healthy": 1}. Returns one line: the other states targets passed through
         on the way (in the order first seen) and the end state - no timings, so it reads the same
         on every run. Raises helpers.waiters.WaitTimeout after `timeout` seconds."""
-        from helpers.waiters import target_states, wait_until
-
         arn = target_group_arn or stack.target_group_arn
         wanted = dict(sorted(until.items()))
         passed: list[str] = []
@@ -275,44 +263,30 @@ class Lab:
 
     def service_scaler(self, stack: Stack, *, maximum: int = 6) -> Interactive:
         """A slider for the service's desired count (UpdateService on release)."""
-        from helpers.widgets import ServiceScaler, ServiceScalerView
-
-        ecs = self.clients.ecs
+        from helpers.widgets import ServiceScaler, ServiceScalerView  # ipywidgets: a quarter second, only for widget cells
 
         def scale(count: int) -> str:
-            ecs.update_service(cluster=stack.cluster_name, service=stack.service_name, desiredCount=count)
+            ecs.set_desired_count(self.clients, stack, count)
             return f"desired count {count}: ECS starts or stops tasks; see lab.tasks(stack) and lab.targets(stack)"
 
-        desired = ecs.describe_services(cluster=stack.cluster_name, services=[stack.service_name])["services"][0]["desiredCount"]
+        desired = ecs.describe_service(self.clients, stack.cluster_name, stack.service_name)["desiredCount"]
         model = ServiceScaler(scale, desired=desired, maximum=max(maximum, desired))
         return Interactive(ServiceScalerView(model), f"[widget] set the desired count of {stack.service_name}; now: {desired}")
-
-    def _matching_rule_ids(self, group_id: str, permission: dict) -> list[str]:
-        """Ids of `group_id`'s inbound rules that are exactly `permission` (protocol, ports, source)."""
-        sources = {r["CidrIp"] for r in permission.get("IpRanges", [])}
-        groups = {p["GroupId"] for p in permission.get("UserIdGroupPairs", [])}
-        rules = self.clients.ec2.describe_security_group_rules(
-            Filters=[{"Name": "group-id", "Values": [group_id]}])["SecurityGroupRules"]
-        return sorted(r["SecurityGroupRuleId"] for r in rules if not r["IsEgress"]
-                      and r["IpProtocol"] == permission["IpProtocol"]
-                      and r.get("FromPort") == permission.get("FromPort") and r.get("ToPort") == permission.get("ToPort")
-                      and (r.get("CidrIpv4") in sources or r.get("ReferencedGroupInfo", {}).get("GroupId") in groups))
 
     def rule_switch(self, group_id: str, permission: dict, *, url: str, description: str) -> Interactive:
         """A switch for one inbound security group rule (an IpPermissions entry with one source),
         showing `explain(url)`'s verdict after every change."""
-        from helpers.widgets import RuleToggle, RuleToggleView
-
-        ec2 = self.clients.ec2
+        from helpers.widgets import RuleToggle, RuleToggleView  # ipywidgets: a quarter second, only for widget cells
 
         def add():
-            ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=[permission])
+            security_groups.authorize(self.clients, group_id, [permission])
 
         def remove():
-            ec2.revoke_security_group_ingress(GroupId=group_id, SecurityGroupRuleIds=self._matching_rule_ids(group_id, permission))
+            security_groups.revoke_rule_ids(self.clients, group_id, security_groups.matching_rule_ids(self.clients, group_id, permission))
 
         model = RuleToggle(add, remove, lambda: self.explain(url).verdict,
-                           enabled=bool(self._matching_rule_ids(group_id, permission)), description=description)
+                           enabled=bool(security_groups.matching_rule_ids(self.clients, group_id, permission)),
+                           description=description)
         return Interactive(RuleToggleView(model), f"[widget] switch {description}; now: {model.summary}")
 
     # -- faults --------------------------------------------------------------------------------

@@ -30,16 +30,26 @@ RETURN_PORTS = (1024, 65535)
 # The course's container listens here ("Tomcat on 8081", the source post's task definition).
 CONTAINER_PORT = 8081
 
+# The port an HTTPS client calls: the ECS agent reaches the ECS API and the image registry on it
+# (ECS guide "Amazon ECS interface VPC endpoints": the agent's endpoints are HTTPS).
+HTTPS_PORT = 443
+
 # --- Network ACLs ----------------------------------------------------------------------------
 # Rule numbers 1-32766; the unchangeable `*` rule that denies the rest is shown as 32767
 # (EC2 API CreateNetworkAclEntry RuleNumber; DescribeNetworkAcls).
 NACL_RULE_MIN, NACL_RULE_MAX = 1, 32766
 NACL_STAR_RULE = 32767
+# AWS advises numbering rules in steps (e.g. 10 or 100) so a rule can be slipped in later
+# (VPC guide "Network ACL rules").
+NACL_RULE_STEP = 10
 
 # --- Addresses -------------------------------------------------------------------------------
 # The learner's laptop "on the internet": an address from TEST-NET-3 (RFC 5737), reserved for
 # documentation, so it can never be anybody's real address.
 INTERNET_CLIENT_IP = "203.0.113.10"
+# Every IPv4 address: the destination of a default route and the source "anywhere" of a rule
+# (VPC guide "Route tables", "Security group rules").
+ANYWHERE = "0.0.0.0/0"
 
 # --- ELB target groups -----------------------------------------------------------------------
 # Health checks over HTTP: timeout 6 s (HTTPS 10 s) in the current ELBv2 API model
@@ -47,6 +57,7 @@ INTERNET_CLIENT_IP = "203.0.113.10"
 HEALTH_CHECK_TIMEOUT_DEFAULTS = {"HTTP": 6, "HTTPS": 10}
 # Deregistration delay: 0-3600 s, default 300 (ALB guide "Target groups", deregistration_delay).
 DEFAULT_DEREGISTRATION_DELAY = 300
+DEREGISTRATION_DELAY_MAX = 3600
 # The ALB gives up on a target that does not accept within 10 s (ALB guide "Troubleshoot": 504).
 ALB_CONNECT_TIMEOUT = 10
 # Load balancer attribute idle_timeout.timeout_seconds, default 60 (ALB guide "Load balancers").

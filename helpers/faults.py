@@ -24,31 +24,14 @@ or the NACL to block, so the learner finds them one layer at a time - or all at 
 from __future__ import annotations
 
 from helpers.backend import Clients
-from helpers.stack import CONTAINER_PORT, Stack
+from helpers.facts import CONTAINER_PORT, DYNAMIC_HOST_PORTS
+from helpers.hardened_spec import private_acl_rules
+from helpers.resources import ecs, network_acls, security_groups
+from helpers.resources.subnets import subnet_cidrs
+from helpers.stack import Stack
 
-HOST_PORTS = (32768, 65535)
-RETURN_PORTS = (1024, 65535)
 FAULTS = ("service-scaled-to-zero", "host-sg-container-port", "nacl-no-return-rule")
-
-
-def _hosts_acl(clients: Clients, stack: Stack) -> dict:
-    return clients.ec2.describe_network_acls(
-        Filters=[{"Name": "association.subnet-id", "Values": [stack.private_subnet_ids[0]]}])["NetworkAcls"][0]
-
-
-def _alb_cidrs(clients: Clients, stack: Stack) -> list[str]:
-    subnets = clients.ec2.describe_subnets(SubnetIds=stack.public_subnet_ids)["Subnets"]
-    return sorted(s["CidrBlock"] for s in subnets)
-
-
-def _group_rule(low: int, high: int, group_id: str) -> dict:
-    return {"IpProtocol": "tcp", "FromPort": low, "ToPort": high, "UserIdGroupPairs": [{"GroupId": group_id}]}
-
-
-def _revoke_group_rule(clients: Clients, group_id: str, ports: tuple[int, int], source_group_id: str) -> None:
-    from helpers.lab_extras import revoke_group_rule  # passes the rule's description along (moto needs it)
-
-    revoke_group_rule(clients, group_id, ports, source_group_id)
+CONTAINER_PORTS = (CONTAINER_PORT, CONTAINER_PORT)
 
 
 def break_stack(clients: Clients, stack: Stack) -> list[str]:
@@ -56,46 +39,36 @@ def break_stack(clients: Clients, stack: Stack) -> list[str]:
     Returns the names of the faults injected, in `FAULTS` order."""
     if stack.spec.hosts_in != "private":
         raise ValueError("break_stack needs the hardened stack: build it with hosts_in='private' and run harden()")
-    ec2 = clients.ec2
-    clients.ecs.update_service(cluster=stack.cluster_name, service=stack.service_name, desiredCount=0)
+    ecs.set_desired_count(clients, stack, 0)
 
-    ec2.authorize_security_group_ingress(GroupId=stack.host_sg_id,
-                                         IpPermissions=[_group_rule(CONTAINER_PORT, CONTAINER_PORT, stack.alb_sg_id)])
-    _revoke_group_rule(clients, stack.host_sg_id, HOST_PORTS, stack.alb_sg_id)
+    security_groups.authorize(clients, stack.host_sg_id, [security_groups.group_permission(CONTAINER_PORTS, stack.alb_sg_id)])
+    security_groups.revoke_group_rule(clients, stack.host_sg_id, DYNAMIC_HOST_PORTS, stack.alb_sg_id)
 
-    acl = _hosts_acl(clients, stack)
+    acl = network_acls.subnet_acl(clients, stack.private_subnet_ids[0])
     if acl["IsDefault"]:
         raise ValueError("the hosts' subnets still use the default NACL: run harden() first")
-    for entry in acl["Entries"]:
-        if entry["Egress"] and entry["RuleNumber"] < 32767:
-            ec2.delete_network_acl_entry(NetworkAclId=acl["NetworkAclId"], RuleNumber=entry["RuleNumber"], Egress=True)
+    network_acls.delete_entries(clients, acl["NetworkAclId"], egress=True)
     return list(FAULTS)
 
 
 def repair_stack(clients: Clients, stack: Stack, desired_count: int | None = None) -> list[str]:
     """Undo `break_stack` (what the capstone's solution cells do). Returns what was changed."""
-    ec2 = clients.ec2
     count = stack.spec.desired_count if desired_count is None else desired_count
-    clients.ecs.update_service(cluster=stack.cluster_name, service=stack.service_name, desiredCount=count)
+    ecs.set_desired_count(clients, stack, count)
     done = [f"service desired count -> {count}"]
 
-    group = ec2.describe_security_groups(GroupIds=[stack.host_sg_id])["SecurityGroups"][0]
-    has_range = any(p.get("FromPort") == HOST_PORTS[0] and p.get("ToPort") == HOST_PORTS[1]
-                    and any(g["GroupId"] == stack.alb_sg_id for g in p.get("UserIdGroupPairs", []))
-                    for p in group["IpPermissions"])
-    if not has_range:
-        ec2.authorize_security_group_ingress(GroupId=stack.host_sg_id, IpPermissions=[_group_rule(*HOST_PORTS, stack.alb_sg_id)])
-        done.append("host SG: added tcp 32768-65535 from the ALB's SG")
-    if any(p.get("FromPort") == CONTAINER_PORT for p in group["IpPermissions"]):
-        _revoke_group_rule(clients, stack.host_sg_id, (CONTAINER_PORT, CONTAINER_PORT), stack.alb_sg_id)
-        done.append("host SG: removed tcp 8081 from the ALB's SG")
+    if not security_groups.has_group_rule(clients, stack.host_sg_id, DYNAMIC_HOST_PORTS, stack.alb_sg_id):
+        security_groups.authorize(clients, stack.host_sg_id,
+                                  [security_groups.group_permission(DYNAMIC_HOST_PORTS, stack.alb_sg_id)])
+        done.append("host SG: added tcp {}-{} from the ALB's SG".format(*DYNAMIC_HOST_PORTS))
+    if security_groups.revoke_group_rule(clients, stack.host_sg_id, CONTAINER_PORTS, stack.alb_sg_id):
+        done.append(f"host SG: removed tcp {CONTAINER_PORT} from the ALB's SG")
 
-    acl = _hosts_acl(clients, stack)
-    numbers = {e["RuleNumber"] for e in acl["Entries"] if e["Egress"]}
-    for number, cidr in zip((100, 110), _alb_cidrs(clients, stack)):
-        if number not in numbers:
-            ec2.create_network_acl_entry(NetworkAclId=acl["NetworkAclId"], RuleNumber=number, Egress=True, Protocol="6",
-                                         RuleAction="allow", CidrBlock=cidr,
-                                         PortRange={"From": RETURN_PORTS[0], "To": RETURN_PORTS[1]})
-            done.append(f"hosts' NACL: added outbound rule {number} tcp 1024-65535 to {cidr}")
+    # The hardened stack's outbound return rules (helpers.hardened_spec), where they are missing.
+    acl_id = network_acls.subnet_acl_id(clients, stack.private_subnet_ids[0])
+    numbers = {e["RuleNumber"] for e in network_acls.entries(clients, acl_id, egress=True)}
+    for rule in private_acl_rules(subnet_cidrs(clients, stack.public_subnet_ids)):
+        if rule.egress and rule.number not in numbers:
+            network_acls.add_entry(clients, acl_id, rule.number, egress=True, ports=rule.ports, cidr=rule.cidr)
+            done.append(f"hosts' NACL: added outbound rule {rule.number} tcp {rule.ports[0]}-{rule.ports[1]} to {rule.cidr}")
     return done

@@ -1,9 +1,6 @@
-"""Small helpers for notebooks 06-07: security group chores and printouts that read the same on
-every run.
+"""Small helpers for notebooks 05-07: printouts that read the same on every run.
 
     print(audit_text(lab.clients, stack.vpc_id))          # the audit, in an order ids cannot change
-    url = direct_task_url(lab.clients, stack)             # http://<host's public DNS>:<host port>/
-    revoke_group_rule(lab.clients, sg_id, (32768, 65535), alb_sg_id)
     print(hosts_table(lab.clients, stack))                # where each ECS host runs, public IP or not
     picture_png(lab.explain(url))                         # the flow's picture, as a PNG
 
@@ -15,9 +12,12 @@ places from one run to the next. Here ties are broken by the finding's text with
 from __future__ import annotations
 
 import re
+from collections import Counter
 
+from helpers.audit import SEVERITIES, AuditReport, format_report, run_audit
 from helpers.backend import Clients
-from helpers.tables import Table, tasks_table
+from helpers.tables import Table
+from helpers.traffic import request_many
 
 _IDS = re.compile(r"\b(i|sg|vpc|subnet|acl|rtb|igw|eni)-[0-9a-f]{8,17}\b")
 
@@ -28,8 +28,6 @@ def _without_ids(text: str) -> str:
 
 def stable_report(report):
     """The same AuditReport with its findings in an order that does not depend on ids."""
-    from helpers.audit import SEVERITIES, AuditReport
-
     ordered = sorted(report.findings, key=lambda f: (SEVERITIES.index(f.severity), f.code, _without_ids(f.title),
                                                       tuple(_without_ids(e) for e in f.evidence)))
     return AuditReport(tuple(ordered), report.vpc_ids, report.region, report.notes)
@@ -37,46 +35,12 @@ def stable_report(report):
 
 def audit_text(clients: Clients, vpc_id: str) -> str:
     """`python -m helpers audit --vpc <vpc_id>`, as text, in a stable order."""
-    from helpers.audit import format_report, run_audit
-
     return format_report(stable_report(run_audit(clients, vpc_id)))
 
 
 def audit_codes(clients: Clients, vpc_id: str) -> list[str]:
     """The audit's finding codes, sorted (one per finding)."""
-    from helpers.audit import run_audit
-
     return sorted(f.code for f in run_audit(clients, vpc_id).findings)
-
-
-def direct_task_url(clients: Clients, stack) -> str:
-    """A URL that skips the ALB: the first task's host (by the `tasks_table` order) at its public
-    DNS name and the task's host port. Raises LookupError when no host has a public name."""
-    table = tasks_table(clients, stack.cluster_name, stack.service_name)
-    if not table.rows:
-        raise LookupError("the service runs no task")
-    instance_id, port = table.rows[0][1], table.rows[0][3]
-    instance = clients.ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
-    name = instance.get("PublicDnsName")
-    if not name:
-        raise LookupError(f"{instance_id} has no public DNS name: it is in a private subnet or has no public IP")
-    return f"http://{name}:{port}/"
-
-
-def revoke_group_rule(clients: Clients, group_id: str, ports: tuple[int, int], source_group_id: str) -> bool:
-    """Revoke the inbound rule "tcp `ports` from `source_group_id`" from `group_id`; False if it
-    is not there. The rule is passed back exactly as DescribeSecurityGroups shows it, with its
-    description: AWS would match it without, the sandbox (moto) only with it."""
-    group = clients.ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]
-    for permission in group["IpPermissions"]:
-        if (permission.get("FromPort"), permission.get("ToPort")) != tuple(ports):
-            continue
-        pairs = [p for p in permission.get("UserIdGroupPairs", []) if p["GroupId"] == source_group_id]
-        if pairs:
-            clients.ec2.revoke_security_group_ingress(GroupId=group_id, IpPermissions=[{
-                "IpProtocol": permission["IpProtocol"], "FromPort": ports[0], "ToPort": ports[1], "UserIdGroupPairs": pairs}])
-            return True
-    return False
 
 
 def hosts_table(clients: Clients, stack) -> Table:
@@ -124,10 +88,6 @@ def picture_png(explained, detail: str = "compact") -> PicturePng:
 def answered_line(lab, url: str, n: int = 12, *, timeout: float = 10.0) -> str:
     """Send `n` requests; one line: how many were answered, and what the others got. (Which
     task answered which request is left out: it depends on timing, not on configuration.)"""
-    from collections import Counter
-
-    from helpers.traffic import request_many
-
     outcomes = request_many(url, n, proxy=lab.socks_proxy, timeout=timeout)
     answered = [o for o in outcomes if o.kind == "answered"]
     statuses = ", ".join(f"{s}" for s in sorted({f"{o.status} {o.reason}".strip() for o in answered}))

@@ -27,13 +27,16 @@ from dataclasses import asdict, dataclass, field
 from botocore.exceptions import ClientError
 
 from helpers.backend import Clients
+from helpers.facts import (ANYWHERE, CONTAINER_PORT, DEFAULT_DEREGISTRATION_DELAY, DEREGISTRATION_DELAY_MAX,
+                           DYNAMIC_HOST_PORTS, ECS_INSTANCE_POLICY_ARN, PORT_MAX)
 
 PROJECT_TAG = {"Key": "Project", "Value": "ecs-alb-lab"}
 ECS_AMI_PARAMETER = "/aws/service/ecs/optimized-ami/amazon-linux-2/recommended/image_id"
 CONTAINER_NAME = "tomcat"
-CONTAINER_PORT = 8081
-# The range the ECS guide and most tutorials open from the ALB's SG (FACTS.md, aws-cdk 9778).
-EPHEMERAL_RANGE = (32768, 65535)
+# The VPC's subnets, by index: one public and one private subnet per availability zone.
+VPC_CIDR = "10.0.0.0/16"
+PUBLIC_SUBNET_CIDRS = ("10.0.1.0/24", "10.0.2.0/24")
+PRIVATE_SUBNET_CIDRS = ("10.0.11.0/24", "10.0.12.0/24")
 # The official tomcat image listens on 8080 and ships an empty webapps/ (its default pages are in
 # webapps.dist since docker-library/tomcat#181), so `/` would answer 404 and every health check would fail on AWS. Listen on 8081
 # and serve the default ROOT page instead. (The sandbox runs its own "Tomcat" and ignores this.)
@@ -45,7 +48,6 @@ TOMCAT_ON_8081 = ["sh", "-c", "sed -i 's/port=\"8080\"/port=\"8081\"/' conf/serv
 # on each host needs it to register with the cluster. IAM names are global to the account, so
 # everything sits under one path that cleanup lists.
 IAM_PATH = "/ecs-alb-lab/"
-ECS_INSTANCE_POLICY_ARN = "arn:aws:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role"
 EC2_TRUST_POLICY = {"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
 
@@ -58,16 +60,17 @@ class StackSpec:
     instance_count: int = 2
     hosts_in: str = "public"  # "public" as in the source; "private" as its section 6-2 advises
     instance_type: str = "t3.small"
-    deregistration_delay: int = 300  # AWS's default, in AWS seconds
+    deregistration_delay: int = DEFAULT_DEREGISTRATION_DELAY  # in AWS seconds
     health_check_path: str = "/"
 
     def __post_init__(self) -> None:
-        if not (0 <= self.host_port <= 65535):
-            raise ValueError(f"host_port must be 0 (dynamic) or a port 1-65535, got {self.host_port}")
+        if not (0 <= self.host_port <= PORT_MAX):
+            raise ValueError(f"host_port must be 0 (dynamic) or a port 1-{PORT_MAX}, got {self.host_port}")
         if self.hosts_in not in ("public", "private"):
             raise ValueError(f"hosts_in must be 'public' or 'private', got {self.hosts_in!r}")
-        if not (0 <= self.deregistration_delay <= 3600):
-            raise ValueError(f"deregistration_delay must be 0-3600 seconds, got {self.deregistration_delay}")
+        if not (0 <= self.deregistration_delay <= DEREGISTRATION_DELAY_MAX):
+            raise ValueError(f"deregistration_delay must be 0-{DEREGISTRATION_DELAY_MAX} seconds, "
+                             f"got {self.deregistration_delay}")
 
 
 @dataclass
@@ -97,12 +100,14 @@ class Stack:
         return asdict(self)
 
 
-def _tags(name: str, stack: str) -> list[dict]:
-    return [PROJECT_TAG, {"Key": "Name", "Value": name}, {"Key": "lab:stack", "Value": stack}]
+def tags(name: str, stack: str) -> list[dict]:
+    """The tags everything a stack makes carries: cleanup finds resources by them."""
+    return [dict(PROJECT_TAG), {"Key": "Name", "Value": name}, {"Key": "lab:stack", "Value": stack}]
 
 
-def _tag_spec(resource_type: str, name: str, stack: str) -> list[dict]:
-    return [{"ResourceType": resource_type, "Tags": _tags(name, stack)}]
+def tag_spec(resource_type: str, name: str, stack: str) -> list[dict]:
+    """`tags` as EC2's TagSpecifications for one resource type."""
+    return [{"ResourceType": resource_type, "Tags": tags(name, stack)}]
 
 
 def ecs_user_data(cluster_name: str) -> str:
@@ -120,25 +125,25 @@ def availability_zones(clients: Clients, count: int = 2) -> list[str]:
 
 def build_network(clients: Clients, stack: Stack) -> None:
     ec2, name = clients.ec2, stack.spec.name
-    stack.vpc_id = ec2.create_vpc(CidrBlock="10.0.0.0/16", TagSpecifications=_tag_spec("vpc", f"{name}-vpc", name))["Vpc"]["VpcId"]
+    stack.vpc_id = ec2.create_vpc(CidrBlock=VPC_CIDR, TagSpecifications=tag_spec("vpc", f"{name}-vpc", name))["Vpc"]["VpcId"]
     ec2.modify_vpc_attribute(VpcId=stack.vpc_id, EnableDnsHostnames={"Value": True})
-    stack.igw_id = ec2.create_internet_gateway(TagSpecifications=_tag_spec("internet-gateway", f"{name}-igw", name))["InternetGateway"]["InternetGatewayId"]
+    stack.igw_id = ec2.create_internet_gateway(TagSpecifications=tag_spec("internet-gateway", f"{name}-igw", name))["InternetGateway"]["InternetGatewayId"]
     ec2.attach_internet_gateway(InternetGatewayId=stack.igw_id, VpcId=stack.vpc_id)
 
     zones = availability_zones(clients)
     for index, zone in enumerate(zones):
         suffix = "ab"[index]
-        public = ec2.create_subnet(VpcId=stack.vpc_id, CidrBlock=f"10.0.{index + 1}.0/24", AvailabilityZone=zone,
-                                   TagSpecifications=_tag_spec("subnet", f"{name}-public-{suffix}", name))["Subnet"]["SubnetId"]
+        public = ec2.create_subnet(VpcId=stack.vpc_id, CidrBlock=PUBLIC_SUBNET_CIDRS[index], AvailabilityZone=zone,
+                                   TagSpecifications=tag_spec("subnet", f"{name}-public-{suffix}", name))["Subnet"]["SubnetId"]
         ec2.modify_subnet_attribute(SubnetId=public, MapPublicIpOnLaunch={"Value": True})
-        private = ec2.create_subnet(VpcId=stack.vpc_id, CidrBlock=f"10.0.{index + 11}.0/24", AvailabilityZone=zone,
-                                    TagSpecifications=_tag_spec("subnet", f"{name}-private-{suffix}", name))["Subnet"]["SubnetId"]
+        private = ec2.create_subnet(VpcId=stack.vpc_id, CidrBlock=PRIVATE_SUBNET_CIDRS[index], AvailabilityZone=zone,
+                                    TagSpecifications=tag_spec("subnet", f"{name}-private-{suffix}", name))["Subnet"]["SubnetId"]
         stack.public_subnet_ids.append(public)
         stack.private_subnet_ids.append(private)
 
     stack.public_route_table_id = ec2.create_route_table(
-        VpcId=stack.vpc_id, TagSpecifications=_tag_spec("route-table", f"{name}-public-rt", name))["RouteTable"]["RouteTableId"]
-    ec2.create_route(RouteTableId=stack.public_route_table_id, DestinationCidrBlock="0.0.0.0/0", GatewayId=stack.igw_id)
+        VpcId=stack.vpc_id, TagSpecifications=tag_spec("route-table", f"{name}-public-rt", name))["RouteTable"]["RouteTableId"]
+    ec2.create_route(RouteTableId=stack.public_route_table_id, DestinationCidrBlock=ANYWHERE, GatewayId=stack.igw_id)
     for subnet_id in stack.public_subnet_ids:
         ec2.associate_route_table(RouteTableId=stack.public_route_table_id, SubnetId=subnet_id)
 
@@ -147,19 +152,19 @@ def build_security_groups(clients: Clients, stack: Stack) -> None:
     ec2, name = clients.ec2, stack.spec.name
     stack.alb_sg_id = ec2.create_security_group(
         GroupName=f"{name}-alb-sg", Description="ALB: HTTP from the internet", VpcId=stack.vpc_id,
-        TagSpecifications=_tag_spec("security-group", f"{name}-alb-sg", name))["GroupId"]
+        TagSpecifications=tag_spec("security-group", f"{name}-alb-sg", name))["GroupId"]
     ec2.authorize_security_group_ingress(GroupId=stack.alb_sg_id, IpPermissions=[
-        {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "IpRanges": [{"CidrIp": "0.0.0.0/0", "Description": "HTTP from anywhere"}]},
+        {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "IpRanges": [{"CidrIp": ANYWHERE, "Description": "HTTP from anywhere"}]},
     ])
     stack.host_sg_id = ec2.create_security_group(
         GroupName=f"{name}-host-sg", Description="ECS hosts", VpcId=stack.vpc_id,
-        TagSpecifications=_tag_spec("security-group", f"{name}-host-sg", name))["GroupId"]
-    low, high = EPHEMERAL_RANGE
+        TagSpecifications=tag_spec("security-group", f"{name}-host-sg", name))["GroupId"]
+    low, high = DYNAMIC_HOST_PORTS
     ec2.authorize_security_group_ingress(GroupId=stack.host_sg_id, IpPermissions=[
         {"IpProtocol": "tcp", "FromPort": low, "ToPort": high,
          "UserIdGroupPairs": [{"GroupId": stack.alb_sg_id, "Description": "dynamic host ports, from the ALB only"}]},
         {"IpProtocol": "tcp", "FromPort": CONTAINER_PORT, "ToPort": CONTAINER_PORT,
-         "IpRanges": [{"CidrIp": "0.0.0.0/0", "Description": "the app's port, opened before the ALB existed"}]},
+         "IpRanges": [{"CidrIp": ANYWHERE, "Description": "the app's port, opened before the ALB existed"}]},
     ])
 
 
@@ -167,30 +172,30 @@ def build_load_balancer(clients: Clients, stack: Stack) -> None:
     elbv2, name = clients.elbv2, stack.spec.name
     lb = elbv2.create_load_balancer(Name=f"{name}-alb", Subnets=stack.public_subnet_ids, SecurityGroups=[stack.alb_sg_id],
                                     Scheme="internet-facing", Type="application", IpAddressType="ipv4",
-                                    Tags=_tags(f"{name}-alb", name))["LoadBalancers"][0]
+                                    Tags=tags(f"{name}-alb", name))["LoadBalancers"][0]
     stack.alb_arn, stack.alb_dns_name = lb["LoadBalancerArn"], lb["DNSName"]
     tg = elbv2.create_target_group(Name=f"{name}-tg", Protocol="HTTP", Port=80, VpcId=stack.vpc_id, TargetType="instance",
                                    HealthCheckProtocol="HTTP", HealthCheckPort="traffic-port",
                                    HealthCheckPath=stack.spec.health_check_path, Matcher={"HttpCode": "200"},
-                                   Tags=_tags(f"{name}-tg", name))["TargetGroups"][0]
+                                   Tags=tags(f"{name}-tg", name))["TargetGroups"][0]
     stack.target_group_arn = tg["TargetGroupArn"]
     elbv2.modify_target_group_attributes(TargetGroupArn=stack.target_group_arn, Attributes=[
         {"Key": "deregistration_delay.timeout_seconds", "Value": str(stack.spec.deregistration_delay)}])
     stack.listener_arn = elbv2.create_listener(
         LoadBalancerArn=stack.alb_arn, Protocol="HTTP", Port=80,
         DefaultActions=[{"Type": "forward", "TargetGroupArn": stack.target_group_arn}],
-        Tags=_tags(f"{name}-listener-80", name))["Listeners"][0]["ListenerArn"]
+        Tags=tags(f"{name}-listener-80", name))["Listeners"][0]["ListenerArn"]
 
 
 def build_instance_profile(clients: Clients, stack: Stack) -> None:
     iam, name = clients.iam, stack.spec.name
     stack.instance_role_name = f"{name}-ecs-instance-role"
     iam.create_role(RoleName=stack.instance_role_name, Path=IAM_PATH, AssumeRolePolicyDocument=json.dumps(EC2_TRUST_POLICY),
-                    Description="ECS container instances of the ecs-alb-lab stack", Tags=_tags(stack.instance_role_name, name))
+                    Description="ECS container instances of the ecs-alb-lab stack", Tags=tags(stack.instance_role_name, name))
     iam.attach_role_policy(RoleName=stack.instance_role_name, PolicyArn=ECS_INSTANCE_POLICY_ARN)
     stack.instance_profile_name = f"{name}-ecs-instance-profile"
     iam.create_instance_profile(InstanceProfileName=stack.instance_profile_name, Path=IAM_PATH,
-                                Tags=_tags(stack.instance_profile_name, name))
+                                Tags=tags(stack.instance_profile_name, name))
     iam.add_role_to_instance_profile(InstanceProfileName=stack.instance_profile_name, RoleName=stack.instance_role_name)
 
 
@@ -223,7 +228,7 @@ def build_cluster(clients: Clients, stack: Stack) -> None:
             SubnetId=subnet_id, SecurityGroupIds=[stack.host_sg_id],
             IamInstanceProfile={"Name": stack.instance_profile_name},
             UserData=ecs_user_data(stack.cluster_name),
-            TagSpecifications=_tag_spec("instance", f"{name}-ecs-host-{index + 1}", name))
+            TagSpecifications=tag_spec("instance", f"{name}-ecs-host-{index + 1}", name))
         stack.instance_ids.append(reservation["Instances"][0]["InstanceId"])
 
 

@@ -8,6 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from helpers.backend import Clients
+from helpers.facts import NACL_STAR_RULE
+# service_tasks is read here by the notebooks' self-checks.
+from helpers.resources.ecs import instance_names, service_tasks, task_bindings  # noqa: F401
 
 
 @dataclass(frozen=True)
@@ -33,48 +36,10 @@ class Table:
         return [row[index] for row in self.rows]
 
 
-def instance_names(clients: Clients, instance_ids: list[str]) -> dict[str, str]:
-    """instance id -> its Name tag (or the id when it has none)."""
-    if not instance_ids:
-        return {}
-    names = {}
-    for reservation in clients.ec2.describe_instances(InstanceIds=sorted(set(instance_ids)))["Reservations"]:
-        for instance in reservation["Instances"]:
-            tags = {t["Key"]: t["Value"] for t in instance.get("Tags", [])}
-            names[instance["InstanceId"]] = tags.get("Name", instance["InstanceId"])
-    return names
-
-
-def _container_instance_to_ec2(clients: Clients, cluster: str, arns: list[str]) -> dict[str, str]:
-    if not arns:
-        return {}
-    described = clients.ecs.describe_container_instances(cluster=cluster, containerInstances=sorted(set(arns)))
-    return {ci["containerInstanceArn"]: ci["ec2InstanceId"] for ci in described["containerInstances"]}
-
-
-def service_tasks(clients: Clients, cluster: str, service: str | None = None, desired_status: str = "RUNNING") -> list[dict]:
-    kwargs = {"cluster": cluster, "desiredStatus": desired_status}
-    if service:
-        kwargs["serviceName"] = service
-    arns = clients.ecs.list_tasks(**kwargs)["taskArns"]
-    return clients.ecs.describe_tasks(cluster=cluster, tasks=arns)["tasks"] if arns else []
-
-
 def tasks_table(clients: Clients, cluster: str, service: str | None = None) -> Table:
     """One row per running task: where it runs and which host port ECS gave its container port."""
-    tasks = service_tasks(clients, cluster, service)
-    ci_to_ec2 = _container_instance_to_ec2(clients, cluster, [t["containerInstanceArn"] for t in tasks if t.get("containerInstanceArn")])
-    names = instance_names(clients, list(ci_to_ec2.values()))
-    rows = []
-    for task in tasks:
-        instance_id = ci_to_ec2.get(task.get("containerInstanceArn", ""), "")
-        for container in task["containers"]:
-            bindings = container.get("networkBindings") or [{}]
-            for binding in bindings:
-                rows.append((names.get(instance_id, instance_id or "-"), instance_id or "-",
-                             task["taskArn"].rsplit("/", 1)[-1][:8],
-                             str(binding.get("hostPort", "-")), str(binding.get("containerPort", "-")), task["lastStatus"]))
-    rows.sort(key=lambda r: (r[0], int(r[3]) if r[3].isdigit() else 0, r[2]))
+    rows = [(b.host_name, b.instance_id, b.task_id, b.host_port, b.container_port, b.status)
+            for b in task_bindings(clients, cluster, service)]
     return Table(("host", "instance", "task", "host port", "container port", "status"), tuple(rows))
 
 
@@ -139,7 +104,7 @@ def network_acl_table(clients: Clients, acl_id: str, *, egress: bool = False) ->
     acl = clients.ec2.describe_network_acls(NetworkAclIds=[acl_id])["NetworkAcls"][0]
     rows = []
     for entry in sorted((e for e in acl["Entries"] if e["Egress"] == egress), key=lambda e: e["RuleNumber"]):
-        number = "*" if entry["RuleNumber"] == 32767 else str(entry["RuleNumber"])
+        number = "*" if entry["RuleNumber"] == NACL_STAR_RULE else str(entry["RuleNumber"])
         protocol = {"-1": "all", "6": "tcp", "17": "udp"}.get(entry["Protocol"], entry["Protocol"])
         port_range = entry.get("PortRange")
         ports = "all" if protocol == "all" or not port_range else (

@@ -1,7 +1,7 @@
 """The audit: each finding fires on a stack built to have it and stays silent on the hardened stack.
 
 Pure tests use the seed stack as data (helpers.evaluator.examples) and the hardened stack made from
-the same rule definitions `helpers.hardening` applies; one sandbox test builds both for real.
+the same rule definitions `helpers.hardening` applies (`helpers.hardened_spec`); one sandbox test builds both for real.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from helpers.evaluator.examples import (
 from helpers.evaluator.exposure import describe, host_exposure
 from helpers.evaluator.ports import box, cidr_range
 from helpers.evaluator.snapshot import NaclEntry, NetworkAcl, SecurityGroup, SgRule
-from helpers.hardening import HOST_PORTS, private_acl_rules, public_acl_rules
+from helpers.facts import DYNAMIC_HOST_PORTS as HOST_PORTS
+from helpers.hardened_spec import private_acl_rules, public_acl_rules
 
 PUBLIC_CIDRS, PRIVATE_CIDRS = ["10.0.1.0/24", "10.0.2.0/24"], ["10.0.11.0/24", "10.0.12.0/24"]
 ANYWHERE = ("0.0.0.0/0",)

@@ -205,7 +205,7 @@ def test_cli_cleanup_exits_1_when_something_remains(region, monkeypatch, capsys)
     monkeypatch.setenv("AWS_ENDPOINT_URL", region.endpoint_url)
     stack = Stack(spec=StackSpec(name="stays"))
     BUILD_STEPS[0](region.clients(), stack)
-    monkeypatch.setattr("helpers.cleanup.cleanup", lambda clients, name: SimpleNamespace(summary=lambda: "deleted 0 resources"))
+    monkeypatch.setattr("helpers.aws_mode.cleanup", lambda clients, name: SimpleNamespace(summary=lambda: "deleted 0 resources"))
     assert run_cleanup(SimpleNamespace(aws=False, stack="stays")) == 1
     assert f"still there: vpc {stack.vpc_id}" in capsys.readouterr().out
     monkeypatch.undo()

@@ -1,5 +1,6 @@
 """The hardened stack as CloudFormation: cfn-lint passes, and what moto can create deploys into the sandbox."""
 
+import ipaddress
 import json
 import subprocess
 import sys
@@ -9,7 +10,9 @@ import pytest
 
 from helpers.cfn import (PRIVATE_NACL_RULES, PUBLIC_NACL_RULES, SANDBOX_UNSUPPORTED, hardened_template, to_json,
                          to_yaml)
-from helpers.stack import EPHEMERAL_RANGE, PROJECT_TAG
+from helpers.facts import DYNAMIC_HOST_PORTS as EPHEMERAL_RANGE
+from helpers.hardened_spec import private_acl_rules, public_acl_rules
+from helpers.stack import PROJECT_TAG
 
 
 def _types(template: dict) -> set[str]:
@@ -60,7 +63,8 @@ def test_hosts_admit_only_the_dynamic_range_from_the_alb():
 def test_nacl_rules_carry_the_alb_to_host_path_both_ways():
     """ALB (public) -> host (private) on the dynamic range, and the replies back on 1024-65535."""
     def allows(rules, egress, cidr, low, high):
-        return any(e == egress and c == cidr and lo <= low and high <= hi for _, e, c, (lo, hi) in rules)
+        return any(r.egress == egress and ipaddress.ip_network(cidr).subnet_of(ipaddress.ip_network(r.cidr))
+                   and r.ports[0] <= low and high <= r.ports[1] for r in rules)
 
     low, high = EPHEMERAL_RANGE
     for private in ("10.0.11.0/24", "10.0.12.0/24"):
@@ -71,8 +75,21 @@ def test_nacl_rules_carry_the_alb_to_host_path_both_ways():
     assert allows(PUBLIC_NACL_RULES, False, "0.0.0.0/0", 80, 80)
     assert allows(PUBLIC_NACL_RULES, False, "0.0.0.0/0", 1024, 65535)
     for rules in (PUBLIC_NACL_RULES, PRIVATE_NACL_RULES):
-        numbers = [(egress, number) for number, egress, _, _ in rules]
+        numbers = [(r.egress, r.number) for r in rules]
         assert len(numbers) == len(set(numbers)), "rule numbers must be unique per direction"
+
+
+def test_template_and_harden_share_one_specification():
+    """The boto3 hardening's rules are the template's minus the NAT path, with the same numbers."""
+    public, private = ["10.0.1.0/24", "10.0.2.0/24"], ["10.0.11.0/24", "10.0.12.0/24"]
+    assert set(public_acl_rules([80], private)) < set(PUBLIC_NACL_RULES)
+    assert set(private_acl_rules(public)) < set(PRIVATE_NACL_RULES)
+    resources = hardened_template()["Resources"]
+    for rule in PUBLIC_NACL_RULES:
+        entry = resources[f"PublicNetworkAcl{'Out' if rule.egress else 'In'}{rule.number}"]["Properties"]
+        assert (entry["CidrBlock"], entry["PortRange"]) == (rule.cidr, {"From": rule.ports[0], "To": rule.ports[1]})
+    acl_entries = [v for v in resources.values() if v["Type"] == "AWS::EC2::NetworkAclEntry"]
+    assert len(acl_entries) == len(PUBLIC_NACL_RULES) + len(PRIVATE_NACL_RULES)
 
 
 @pytest.mark.slow

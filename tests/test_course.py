@@ -35,3 +35,20 @@ def test_direct_requests_need_no_sandbox():
         server.shutdown()
     assert (outcome.kind, outcome.status) == ("answered", 200)
     assert outcome.summary().startswith("200 OK - answered by")
+
+
+@pytest.mark.slow
+def test_open_port_then_close_port_leaves_the_alb_as_it_was(sandbox):
+    from helpers.stack import StackSpec, build_stack
+    from helpers.tables import listeners_table, security_group_table
+
+    clients = sandbox.clients()
+    stack = build_stack(clients, StackSpec(name="ports"))
+    lab = Lab(clients, sandbox.socks_proxy)
+    before = (str(listeners_table(clients, stack.alb_arn)), str(security_group_table(clients, stack.alb_sg_id)))
+
+    assert lab.open_port(stack, 8081).startswith("opened port 8081")
+    assert "8081" in str(listeners_table(clients, stack.alb_arn))
+    assert lab.close_port(stack, 8081) == "closed port 8081: 1 listener(s) deleted, 1 security group rule(s) revoked"
+    assert (str(listeners_table(clients, stack.alb_arn)), str(security_group_table(clients, stack.alb_sg_id))) == before
+    assert lab.close_port(stack, 8081) == "closed port 8081: 0 listener(s) deleted, 0 security group rule(s) revoked"

@@ -71,14 +71,34 @@ def _run(cells) -> str:
 
 
 def test_answers_become_placeholders_and_markers_go(editions):
-    cells = editions.learner_edition(editions.parse(SOURCE))
-    assert cells[2].source == LEARNER_CELL
-    assert cells[3].source == "for port in [80]:\n    pass  # your turn"
-    assert cells[4].source == "answer = ...  # your turn"  # no markers: the whole cell is the answer
+    cells = [c for c in editions.learner_edition(editions.parse(SOURCE)) if c.cell_type == "code"]
+    assert cells[1].source == LEARNER_CELL
+    assert cells[2].source == "for port in [80]:\n    pass  # your turn"
+    assert cells[3].source == "answer = ...  # your turn"  # no markers: the whole cell is the answer
     assert all(cell.metadata == {} for cell in cells)  # un-hidden
     text = "\n".join(cell.source for cell in cells)
     for gone in ("SOLUTION", "sg-alb", "6 * 7", "opening"):
         assert gone not in text
+
+
+def test_each_answer_follows_its_cell_folded_until_asked_for(editions):
+    cells = editions.learner_edition(editions.parse(SOURCE))
+    learner = next(i for i, c in enumerate(cells) if c.source == LEARNER_CELL)
+    answer = cells[learner + 1]
+    assert answer.cell_type == "markdown"
+    assert answer.source.startswith("<details><summary>") and answer.source.endswith("</details>")
+    assert "sg-alb" in answer.source and "SOLUTION" not in answer.source  # the answer, without markers
+    assert sum(c.cell_type == "markdown" and c.source.startswith("<details>") for c in cells) == 3
+
+
+def test_a_learners_own_notebook_is_never_overwritten(editions, tmp_path):
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "10_rules.py").write_text(SOURCE)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "10_rules.ipynb").write_text("my work")
+    assert editions.main(["--learner", str(out), "--source", str(tmp_path / "src"), "--keep-existing"]) == 0
+    assert (out / "10_rules.ipynb").read_text() == "my work"
 
 
 def test_only_names_that_later_code_reads_stay_bound(editions):
@@ -86,6 +106,7 @@ def test_only_names_that_later_code_reads_stay_bound(editions):
               "# %%\nprint(total)\n")
     cells = editions.learner_edition(editions.parse(source))
     assert cells[0].source == "total = ...  # your turn"
+    assert cells[1].cell_type == "markdown"  # its folded answer
 
 
 def test_the_learner_edition_runs_and_the_self_check_says_not_yet(editions):

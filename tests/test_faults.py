@@ -10,7 +10,7 @@ from helpers.faults import FAULTS, break_stack, repair_stack
 from helpers.hardening import harden
 from helpers.selfcheck.nb07 import stack_works
 from helpers.stack import StackSpec, build_stack
-from helpers.nacl_tools import wait_for_unhealthy_event
+from helpers.resources.ecs import wait_for_unhealthy_event
 from helpers.waiters import wait_for_service, wait_for_targets, wait_until
 
 pytestmark = pytest.mark.slow

@@ -15,7 +15,8 @@ import pytest
 
 from helpers.sandbox import health
 from helpers.sandbox.region import Sandbox
-from helpers.stack import EPHEMERAL_RANGE, StackSpec, build_stack
+from helpers.facts import DYNAMIC_HOST_PORTS as EPHEMERAL_RANGE
+from helpers.stack import StackSpec, build_stack
 
 # -- http_check against a local server ---------------------------------------------------------
 

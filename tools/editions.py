@@ -115,16 +115,28 @@ def _replace_answers(code: str, where: str, later: set[str] | None) -> str:
     return "\n".join(out)
 
 
+def answer_cell(solution_code: str) -> nbformat.NotebookNode:
+    """A markdown cell that keeps the answer folded away until the learner opens it: try first."""
+    code = "\n".join(line for line in solution_code.splitlines() if not (BEGIN.match(line) or END.match(line)))
+    return nbformat.v4.new_markdown_cell(
+        "<details><summary><b>Show the answer</b> (try it yourself first; the check below tells you "
+        "when you have it)</summary>\n\n```python\n" + code.strip("\n") + "\n```\n\n</details>")
+
+
 def learner_edition(cells: list, where: str = "") -> list:
-    """Copies of `cells` (nbbuild's `parse`) with the answers replaced; `cells` is left unchanged."""
+    """Copies of `cells` (nbbuild's `parse`) with the answers replaced, each followed by a folded
+    answer the learner opens on request; `cells` is left unchanged."""
     edition = []
     for index, cell in enumerate(cells):
         cell = copy.deepcopy(cell)
         if cell.cell_type == "code" and is_solution(cell):
             later = {name for after in cells[index + 1:] if after.cell_type == "code"
                      for name in IDENTIFIER.findall(after.source)}
+            solution = cell.source
             cell.source = learner_source(cell.source, f"{where} cell {index}", later)
             cell.metadata = {}  # shown expanded: it is the learner's cell now
+            edition += [cell, answer_cell(solution)]
+            continue
         elif cell.cell_type == "code" and _has_markers(cell.source):
             # The learner edition would show this answer: markers belong in solution cells.
             raise ValueError(f"{where} cell {index}: solution markers outside a solution cell "
@@ -141,11 +153,15 @@ def learner_notebook(source_path: Path) -> nbformat.NotebookNode:
     return notebook
 
 
-def write_learner(sources: list[Path], out_dir: Path) -> list[Path]:
+def write_learner(sources: list[Path], out_dir: Path, *, keep_existing: bool = False) -> list[Path]:
+    """Write each source's learner notebook into `out_dir`; with `keep_existing`, a notebook that is
+    already there (the learner's own work) is left as it is."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for source in sources:
         target = out_dir / (source.stem + ".ipynb")
+        if keep_existing and target.exists():
+            continue
         nbformat.write(learner_notebook(source), target)
         written.append(target)
     return written
@@ -190,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     action.add_argument("--learner", metavar="OUT_DIR", type=Path, help="write the learner notebooks there")
     action.add_argument("--check", action="store_true", help="execute every learner notebook; fail if a cell raises")
     parser.add_argument("--source", type=Path, default=SOURCES, help="directory of percent-format sources")
+    parser.add_argument("--keep-existing", action="store_true",
+                        help="with --learner: leave notebooks already in OUT_DIR alone (a learner's work)")
     parser.add_argument("prefixes", nargs="*", help="only sources whose names start with these")
     args = parser.parse_args(argv)
 
@@ -200,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         if args.learner:
-            for path in write_learner(sources, args.learner):
+            for path in write_learner(sources, args.learner, keep_existing=args.keep_existing):
                 print(f"wrote {path}")
             return 0
         return check(sources)

@@ -141,13 +141,7 @@ listener_on_8081(lab, stack)
 # again - the stack goes back to the way the source describes it.
 
 # %%
-for listener in lab.clients.elbv2.describe_listeners(LoadBalancerArn=stack.alb_arn)["Listeners"]:
-    if listener["Port"] == 8081:
-        lab.clients.elbv2.delete_listener(ListenerArn=listener["ListenerArn"])
-alb_group = lab.clients.ec2.describe_security_groups(GroupIds=[stack.alb_sg_id])["SecurityGroups"][0]
-rules_8081 = [rule for rule in alb_group["IpPermissions"] if rule.get("FromPort") == 8081]
-if rules_8081:
-    lab.clients.ec2.revoke_security_group_ingress(GroupId=stack.alb_sg_id, IpPermissions=rules_8081)
+print(lab.close_port(stack, 8081))  # delete_listener + revoke_security_group_ingress, for port 8081
 print(listeners_table(lab.clients, stack.alb_arn))
 print(security_group_table(lab.clients, stack.alb_sg_id))
 

@@ -26,10 +26,10 @@ from botocore.exceptions import ClientError
 
 from helpers.course import Lab
 from helpers.lab_extras import answered_line, picture_png
-from helpers.nacl_tools import (
-    acl_subnets_line, client_error_line, dead_rules, default_acl_id, delete_entries, subnet_acl_id, subnet_cidrs,
-    blockers_summary, sorted_blockers, wait_for_unhealthy_event, what_if,
-)
+from helpers.nacl_tools import acl_subnets_line, blockers_summary, client_error_line, dead_rules, sorted_blockers, what_if
+from helpers.resources.ecs import wait_for_unhealthy_event
+from helpers.resources.network_acls import default_acl_id, delete_entries, subnet_acl_id
+from helpers.resources.subnets import subnet_cidrs
 from helpers.tables import network_acl_table
 from helpers.waiters import WaitTimeout, wait_for_service
 
@@ -148,14 +148,14 @@ print(network_acl_table(lab.clients, default_acl))
 #    `describe_network_acls(Filters=[{"Name": "association.subnet-id", "Values": [subnet_id]}])`
 #    and call `replace_network_acl_association(AssociationId=..., NetworkAclId=...)`.
 #
-# (`helpers.nacl_tools` has `create_acl` and `associate` that do steps 1 and 4 with tags, if
+# (`helpers.resources.network_acls` has `create_acl` and `associate` that do steps 1 and 4 with tags, if
 # you would rather focus on the rules.)
 
 # %% jupyter={"source_hidden": true} tags=["solution"]
 ### BEGIN SOLUTION
-from helpers.nacl_tools import associate, create_acl
+from helpers.resources.network_acls import associate, create_acl
 
-hosts_acl = create_acl(lab.clients, stack, "nb05-hosts-acl")
+hosts_acl = create_acl(lab.clients, stack.vpc_id, "nb05-hosts-acl", stack.spec.name)
 alb_cidrs = subnet_cidrs(lab.clients, stack.public_subnet_ids)
 for number, cidr in zip((100, 110), alb_cidrs):
     lab.clients.ec2.create_network_acl_entry(NetworkAclId=hosts_acl, RuleNumber=number, Egress=False, Protocol="6",

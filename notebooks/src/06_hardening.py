@@ -28,8 +28,10 @@
 # %%
 from helpers.course import Interactive, Lab
 from helpers.hardening import harden
-from helpers.lab_extras import answered_line, audit_text, direct_task_url, hosts_table, picture_png, revoke_group_rule
+from helpers.lab_extras import answered_line, audit_text, hosts_table, picture_png
 from helpers.nacl_tools import outcome_words, sorted_blockers
+from helpers.resources.ecs import direct_task_url
+from helpers.resources.security_groups import revoke_group_rule
 from helpers.tables import network_acl_table, security_group_table
 
 lab = Lab.start()

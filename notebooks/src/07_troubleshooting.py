@@ -22,11 +22,12 @@
 # Learners should not open it before they are done.
 
 # %%
-from helpers.course import Interactive, Lab
+from helpers.course import Lab
 from helpers.faults import break_stack
 from helpers.hardening import harden
 from helpers.lab_extras import answered_line, audit_text, picture_png
-from helpers.nacl_tools import blocker_digest, wait_for_unhealthy_event
+from helpers.nacl_tools import blocker_digest
+from helpers.resources.ecs import wait_for_unhealthy_event
 from helpers.selfcheck.nb07 import stack_works
 from helpers.tables import network_acl_table, security_group_table
 from helpers.waiters import WaitTimeout, wait_for_service, wait_until
@@ -124,7 +125,7 @@ print(network_acl_table(lab.clients, hosts_acl, egress=True))
 
 # %% jupyter={"source_hidden": true} tags=["solution"]
 ### BEGIN SOLUTION
-from helpers.lab_extras import revoke_group_rule
+from helpers.resources.security_groups import revoke_group_rule
 
 sg_added = lab.clients.ec2.authorize_security_group_ingress(GroupId=stack.host_sg_id, IpPermissions=[
     {"IpProtocol": "tcp", "FromPort": 32768, "ToPort": 65535, "UserIdGroupPairs": [{"GroupId": stack.alb_sg_id}]}])
@@ -172,16 +173,7 @@ print(answered_line(lab, alb_url, n=12))
 # running kernel. Leave it at **3** when you are done.)
 
 # %%
-from helpers.widgets import ServiceScaler, ServiceScalerView
-
-
-def scale(count: int) -> str:
-    lab.clients.ecs.update_service(cluster=stack.cluster_name, service=stack.service_name, desiredCount=count)
-    return f"desired count {count}: watch lab.targets(stack) and lab.request(...)"
-
-
-scaler = ServiceScaler(scale, desired=stack.spec.desired_count, maximum=6)
-Interactive(ServiceScalerView(scaler), f"[widget] scale the service; now: desired count {scaler.desired}")
+lab.service_scaler(stack)  # a slider; on release: ecs.update_service(..., desiredCount=N)
 
 # %% [markdown]
 # ## What you found
