@@ -5,6 +5,9 @@ The stack (names all start with the stack name, everything tagged `Project=ecs-a
     VPC 10.0.0.0/16, an internet gateway
       public subnets  10.0.1.0/24 (AZ a), 10.0.2.0/24 (AZ b)  route 0.0.0.0/0 -> IGW
       private subnets 10.0.11.0/24 (AZ a), 10.0.12.0/24 (AZ b) no route to the IGW
+      with hosts_in="private" only: a NAT gateway (Elastic IP) in public subnet a, and a private
+      route table 0.0.0.0/0 -> NAT for the private subnets - the ECS agent must reach the ECS
+      endpoint over HTTPS, and the image registry (FACTS.md "The agent must reach ECS")
     ALB (internet-facing, public subnets), SG: tcp 80 from anywhere
       listener HTTP:80 -> target group (HTTP, instance targets, health check `/`)
     IAM role `<name>-ecs-instance-role` (trusted by EC2, policy AmazonEC2ContainerServiceforEC2Role)
@@ -83,6 +86,9 @@ class Stack:
     public_subnet_ids: list[str] = field(default_factory=list)
     private_subnet_ids: list[str] = field(default_factory=list)
     public_route_table_id: str = ""
+    nat_allocation_id: str = ""  # hosts_in="private": the NAT gateway's Elastic IP ...
+    nat_gateway_id: str = ""  # ... the NAT gateway ...
+    private_route_table_id: str = ""  # ... and the private subnets' route to it
     alb_sg_id: str = ""
     host_sg_id: str = ""
     alb_arn: str = ""
@@ -146,6 +152,37 @@ def build_network(clients: Clients, stack: Stack) -> None:
     ec2.create_route(RouteTableId=stack.public_route_table_id, DestinationCidrBlock=ANYWHERE, GatewayId=stack.igw_id)
     for subnet_id in stack.public_subnet_ids:
         ec2.associate_route_table(RouteTableId=stack.public_route_table_id, SubnetId=subnet_id)
+
+
+def build_egress(clients: Clients, stack: Stack) -> None:
+    """Hosts in private subnets still have to reach the ECS endpoint (the agent registers and keeps
+    a connection over HTTPS) and pull their image from the registry: without a way out they never
+    join the cluster (ECS guide "Container instance networking"). The course builds a NAT gateway
+    in public subnet a with an Elastic IP, and routes the private subnets' 0.0.0.0/0 to it.
+
+    Cost on AWS: a NAT gateway is billed per hour and per GB it processes, and its Elastic IP as a
+    public IPv4 address (VPC pricing page, "NAT gateway pricing"; VPC user guide "NAT gateways" -
+    "Pricing"). The alternative, interface VPC endpoints for ecs, ecs-agent and ecs-telemetry
+    (plus ECR and S3 for private images; Docker Hub still needs the internet), is billed per hour
+    per endpoint per AZ and per GB (PrivateLink pricing; ECS guide "Interface VPC endpoints").
+    One NAT gateway in one AZ is the cheapest choice, not the most available: if AZ a fails, the
+    hosts in b lose their way out too (VPC guide recommends one NAT gateway per AZ)."""
+    if stack.spec.hosts_in != "private":
+        return
+    ec2, name = clients.ec2, stack.spec.name
+    stack.nat_allocation_id = ec2.allocate_address(
+        Domain="vpc", TagSpecifications=tag_spec("elastic-ip", f"{name}-nat-eip", name))["AllocationId"]
+    stack.nat_gateway_id = ec2.create_nat_gateway(
+        SubnetId=stack.public_subnet_ids[0], AllocationId=stack.nat_allocation_id,
+        TagSpecifications=tag_spec("natgateway", f"{name}-nat", name))["NatGateway"]["NatGatewayId"]
+    # A route to a pending NAT gateway is refused on AWS; the sandbox's is available at once.
+    ec2.get_waiter("nat_gateway_available").wait(NatGatewayIds=[stack.nat_gateway_id],
+                                                 WaiterConfig={"Delay": 1 if clients.is_sandbox else 15, "MaxAttempts": 40})
+    stack.private_route_table_id = ec2.create_route_table(
+        VpcId=stack.vpc_id, TagSpecifications=tag_spec("route-table", f"{name}-private-rt", name))["RouteTable"]["RouteTableId"]
+    ec2.create_route(RouteTableId=stack.private_route_table_id, DestinationCidrBlock=ANYWHERE, NatGatewayId=stack.nat_gateway_id)
+    for subnet_id in stack.private_subnet_ids:
+        ec2.associate_route_table(RouteTableId=stack.private_route_table_id, SubnetId=subnet_id)
 
 
 def build_security_groups(clients: Clients, stack: Stack) -> None:
@@ -249,7 +286,7 @@ def build_service(clients: Clients, stack: Stack) -> None:
         tags=[{"key": "Project", "value": "ecs-alb-lab"}])
 
 
-BUILD_STEPS = (build_network, build_security_groups, build_load_balancer, build_instance_profile, build_cluster, build_service)
+BUILD_STEPS = (build_network, build_egress, build_security_groups, build_load_balancer, build_instance_profile, build_cluster, build_service)
 
 
 def build_stack(clients: Clients, spec: StackSpec | None = None) -> Stack:
