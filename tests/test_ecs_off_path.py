@@ -10,6 +10,7 @@ import itertools
 import pytest
 from botocore.exceptions import ClientError
 
+from helpers.evaluator import agent_reaches_ecs
 from helpers.sandbox.agent_config import agent_settings
 from helpers.sandbox.region import Sandbox
 from helpers.stack import StackSpec, availability_zones, build_stack, ecs_user_data
@@ -223,3 +224,91 @@ def test_draining_instance_moves_its_service_tasks_replacement_first(sandbox):
     stopped_at = next(i for i, m in enumerate(events) if "has stopped 1 running tasks" in m and old["taskArn"].rsplit("/", 1)[-1] in m)
     assert started < stopped_at
     clients.ec2.terminate_instances(InstanceIds=[spare])
+
+
+# -- hosts must reach ECS ----------------------------------------------------------------------------
+
+def registered(clients, stack):
+    arns = clients.ecs.list_container_instances(cluster=stack.cluster_name)["containerInstanceArns"]
+    if not arns:
+        return {}
+    described = clients.ecs.describe_container_instances(cluster=stack.cluster_name, containerInstances=arns)
+    return {ci["ec2InstanceId"]: ci["agentConnected"] for ci in described["containerInstances"]}
+
+
+def test_instance_without_a_way_to_ecs_never_joins_until_the_path_is_restored(sandbox):
+    clients, stack = build(sandbox, desired_count=1, instance_count=0, hosts_in="private")
+    clients.ec2.delete_route(RouteTableId=stack.private_route_table_id, DestinationCidrBlock="0.0.0.0/0")
+    host = launch_host(clients, stack, stack.private_subnet_ids[0])
+    wait_until(lambda: any("Reason: No Container Instances were found in your cluster." in m for m in messages(clients, stack)),
+               what="the service saying no container instance is registered")
+    reconcile(sandbox)
+    assert registered(clients, stack) == {}
+    state = clients.ec2.describe_instances(InstanceIds=[host])["Reservations"][0]["Instances"][0]["State"]["Name"]
+    assert state == "running"  # it runs in EC2; its agent just cannot reach ECS
+    reach = agent_reaches_ecs(sandbox.ctx.snapshot(), host)
+    assert not reach.reachable and {e.code for e in reach.explanations} == {"NO_ROUTE_TO_DESTINATION"}
+
+    clients.ec2.create_route(RouteTableId=stack.private_route_table_id, DestinationCidrBlock="0.0.0.0/0",
+                             NatGatewayId=stack.nat_gateway_id)
+    assert wait_until(lambda: registered(clients, stack) == {host: True}, timeout=5, what="the agent connecting")
+    wait_until(lambda: running(clients, stack, 1), what="its task running")
+    clients.ec2.terminate_instances(InstanceIds=[host])
+
+
+def test_agent_that_loses_its_way_disconnects_keeps_its_tasks_and_gets_no_new_ones(sandbox):
+    clients, stack = build(sandbox, desired_count=1, instance_count=1, hosts_in="private")
+    first = wait_until(lambda: running(clients, stack, 1), what="a RUNNING task")[0]
+    host = stack.instance_ids[0]
+    https_out = [{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
+    clients.ec2.revoke_security_group_egress(GroupId=stack.host_sg_id, IpPermissions=https_out)
+    wait_until(lambda: registered(clients, stack) == {host: False}, timeout=5, what="agentConnected false")
+    clients.ecs.update_service(cluster=stack.cluster_name, service=stack.service_name, desiredCount=2)
+    wait_until(lambda: any("doesn't have the agent connected" in m for m in messages(clients, stack)),
+               what="the placement event naming the disconnected agent")
+    reconcile(sandbox)
+    assert [t["taskArn"] for t in tasks(clients, stack)] == [first["taskArn"]]  # still running, nothing new
+    assert tasks(clients, stack)[0]["lastStatus"] == "RUNNING"
+
+    clients.ec2.authorize_security_group_egress(GroupId=stack.host_sg_id, IpPermissions=https_out)
+    wait_until(lambda: registered(clients, stack) == {host: True}, timeout=5, what="the agent reconnecting")
+    wait_until(lambda: running(clients, stack, 2), what="the second task")
+
+
+def interface_endpoints(clients, stack, group_id):
+    region = clients.ec2.meta.region_name
+    return [clients.ec2.create_vpc_endpoint(
+        VpcId=stack.vpc_id, ServiceName=f"com.amazonaws.{region}.{service}", VpcEndpointType="Interface",
+        SubnetIds=stack.private_subnet_ids, SecurityGroupIds=[group_id], PrivateDnsEnabled=True)["VpcEndpoint"]["VpcEndpointId"]
+        for service in ("ecs", "ecs-agent", "ecs-telemetry")]
+
+
+def test_interface_endpoints_are_a_way_to_ecs_when_their_sg_admits_the_hosts(sandbox):
+    clients, stack = build(sandbox, desired_count=1, instance_count=0, hosts_in="private")
+    clients.ec2.delete_route(RouteTableId=stack.private_route_table_id, DestinationCidrBlock="0.0.0.0/0")
+    endpoint_sg = clients.ec2.create_security_group(GroupName=f"{stack.spec.name}-vpce", Description="endpoints",
+                                                    VpcId=stack.vpc_id)["GroupId"]
+    interface_endpoints(clients, stack, endpoint_sg)
+    host = launch_host(clients, stack, stack.private_subnet_ids[1])
+    wait_until(lambda: any("No Container Instances were found" in m for m in messages(clients, stack)),
+               what="no registration while the endpoints' SG admits nothing")
+    reach = agent_reaches_ecs(sandbox.ctx.snapshot(), host)
+    assert any(e.resource_id == endpoint_sg and "inbound tcp 443" in e.message for e in reach.explanations)
+
+    clients.ec2.authorize_security_group_ingress(GroupId=endpoint_sg, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "UserIdGroupPairs": [{"GroupId": stack.host_sg_id}]}])
+    assert wait_until(lambda: registered(clients, stack) == {host: True}, timeout=5, what="the agent connecting")
+    assert all(via.startswith("vpce-") for via in agent_reaches_ecs(sandbox.ctx.snapshot(), host).via.values())
+    clients.ec2.terminate_instances(InstanceIds=[host])
+
+
+def test_a_nat_gateway_in_a_private_subnet_is_no_way_out(sandbox):
+    clients, stack = build(sandbox, desired_count=0, instance_count=0, hosts_in="private")
+    allocation = clients.ec2.allocate_address(Domain="vpc")["AllocationId"]
+    misplaced = clients.ec2.create_nat_gateway(SubnetId=stack.private_subnet_ids[1], AllocationId=allocation)["NatGateway"]["NatGatewayId"]
+    clients.ec2.replace_route(RouteTableId=stack.private_route_table_id, DestinationCidrBlock="0.0.0.0/0", NatGatewayId=misplaced)
+    host = launch_host(clients, stack, stack.private_subnet_ids[0])
+    reach = agent_reaches_ecs(sandbox.ctx.snapshot(), host)
+    assert not reach.reachable
+    assert any("must be in a public subnet" in e.message for e in reach.explanations)
+    clients.ec2.terminate_instances(InstanceIds=[host])

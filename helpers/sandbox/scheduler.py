@@ -5,8 +5,10 @@ One reconcile loop, every `ctx.options.reconcile_interval` real seconds:
 1. **The agent joins instances.** A running EC2 instance whose user data says `ECS_CLUSTER=<name>`
    registers as a container instance of that cluster, with the CPU and memory of its type
    (an instance without the setting joins `default`, if that cluster exists - as the agent
-   does). A stopped or terminated instance's tasks stop; a terminated one's container instance
-   goes INACTIVE.
+   does) - if its agent can reach ECS (agent_link.py; else it never joins, and a joined one shows
+   agentConnected false). Its user data also sets the agent's host port range and reserved ports
+   (agent_config.py). A stopped or terminated instance's tasks stop; a terminated one's container
+   instance goes INACTIVE; a DRAINING one's service tasks move (instance_drain.py).
 2. **Stops are noticed.** StopTask (desiredStatus STOPPED), a container process that died, a
    target the load balancer found unhealthy, a deleted service. A task with load balancer
    targets is deregistered first and stays DEACTIVATING until its targets have drained; then
@@ -40,6 +42,7 @@ from moto.ecs.models import Task
 
 from helpers.facts import ECS_SERVICE_LINKED_ROLE
 from helpers.sandbox import agent_config, instance_drain, placement, target_health
+from helpers.sandbox.agent_link import AgentLinks
 
 log = logging.getLogger("helpers.sandbox.scheduler")
 
@@ -192,6 +195,7 @@ class EcsScheduler:
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._tick_lock = threading.Lock()  # one reconcile at a time
+        self._links = AgentLinks(ctx)  # can each agent reach ECS (agent_link.py)
         self._forget_everything()
 
     def _forget_everything(self) -> None:
@@ -219,6 +223,7 @@ class EcsScheduler:
         with self._tick_lock:
             self._stop_all_containers()
             self._forget_everything()
+            self._links.reset()
 
     def _stop_all_containers(self) -> None:
         containers = self._containers()
@@ -240,11 +245,13 @@ class EcsScheduler:
         """One pass: join instances, notice stops, scale services, run and stop containers, report."""
         with self._tick_lock:
             tick = Tick()
+            connected = self._links.reachable()  # outside ctx.lock: it may wait for a fresh snapshot
             with self.ctx.lock:
-                self._join_instances()
+                unknown = self._join_instances(connected)
                 tick.orphans = self._forget_vanished_tasks()
                 self._notice_stops()
-                self._scale_services(tick)
+                if not unknown:  # else wait a tick: a host launched during the snapshot's read may join
+                    self._scale_services(tick)
                 tick.to_stop = self._drained_runs()
             self._run_containers(tick)  # outside the lock: processes start and stop here
             with self.ctx.lock:
@@ -268,19 +275,25 @@ class EcsScheduler:
                 tick.launched[run.task_arn] = error
 
     # -- 1. the agent: instances join clusters --------------------------------------------------
-    def _join_instances(self) -> None:
+    def _join_instances(self, connected: dict[str, bool]) -> bool:
+        """`connected`: whose agent can reach ECS now (agent_link.py). One that cannot never
+        registers; a registered one shows agentConnected false and keeps its tasks running.
+        Returns whether a running instance is too new for the snapshot to say."""
         ec2, ecs = self.ctx.ec2(), self.ctx.ecs()
+        unknown = False
         for instance_id in [i for i, agent in self._agents.items() if self._container_instance(agent) is None]:
             del self._agents[instance_id]  # moto was reset, or the container instance deregistered
         for instance in ec2.all_instances():
             agent = self._agents.get(instance.id)
             if agent is None:
-                if instance.state == "running":
+                unknown = unknown or (instance.state == "running" and instance.id not in connected)
+                if instance.state == "running" and connected.get(instance.id, False):
                     self._register_instance(ecs, instance)
             elif instance.state in ("stopping", "stopped", "shutting-down", "terminated"):
                 self._instance_gone(agent, instance.state)
-            elif instance.state == "running":
-                self._container_instance(agent).agent_connected = True  # started again after a stop
+            elif instance.state == "running":  # (also: started again after a stop)
+                self._container_instance(agent).agent_connected = connected.get(instance.id, False)
+        return unknown
 
     def _register_instance(self, ecs, instance) -> None:
         settings = agent_config.agent_settings(user_data_text(instance.user_data))
