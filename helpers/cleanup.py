@@ -199,6 +199,7 @@ def delete_network(clients: Clients, stack_name: str | None, delete) -> None:
     for vpc in sorted(vpcs, key=lambda v: v["VpcId"]):
         vpc_id = vpc["VpcId"]
         in_vpc = [{"Name": "vpc-id", "Values": [vpc_id]}]
+        _delete_vpc_endpoints(clients, in_vpc, delete)  # their network interfaces hold SGs and subnets
         groups = [g for g in ec2.describe_security_groups(Filters=in_vpc)["SecurityGroups"] if g["GroupName"] != "default"]
         # Rules that name another group must go first, or the groups cannot be deleted.
         for group in groups:
@@ -241,6 +242,21 @@ def _delete_nat_gateways(clients: Clients, in_vpc: list[dict], delete, timeout: 
         time.sleep(0.5 if clients.is_sandbox else 10)
 
 
+def _delete_vpc_endpoints(clients: Clients, in_vpc: list[dict], delete, timeout: float = 300) -> None:
+    ec2 = clients.ec2
+    endpoints = [e["VpcEndpointId"] for e in ec2.describe_vpc_endpoints(Filters=in_vpc)["VpcEndpoints"]
+                 if str(e.get("State", "")).lower() not in ("deleting", "deleted")]
+    for endpoint_id in endpoints:
+        delete("vpc-endpoint", endpoint_id, ec2.delete_vpc_endpoints, VpcEndpointIds=[endpoint_id])
+    deadline = time.monotonic() + timeout
+    while endpoints and time.monotonic() < deadline:
+        left = [e for e in ec2.describe_vpc_endpoints(Filters=in_vpc)["VpcEndpoints"]
+                if str(e.get("State", "")).lower() != "deleted"]
+        if not left:
+            break
+        time.sleep(0.5 if clients.is_sandbox else 10)
+
+
 def delete_addresses(clients: Clients, stack_name: str | None, delete) -> None:
     """The Elastic IPs the project allocated (after their NAT gateways are gone)."""
     ec2 = clients.ec2
@@ -279,6 +295,8 @@ def remaining(clients: Clients, stack_name: str | None = None) -> list[str]:
     found += [f"nat-gateway {n['NatGatewayId']}" for n in ec2.describe_nat_gateways(Filter=filters)["NatGateways"]
               if n["State"] not in ("deleting", "deleted")]
     found += [f"elastic-ip {a['AllocationId']}" for a in ec2.describe_addresses(Filters=filters)["Addresses"]]
+    found += [f"vpc-endpoint {e['VpcEndpointId']}" for e in ec2.describe_vpc_endpoints(Filters=filters)["VpcEndpoints"]
+              if str(e.get("State", "")).lower() not in ("deleting", "deleted")]
     found += [f"instance {i['InstanceId']}" for r in ec2.describe_instances(Filters=filters + [
         {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}])["Reservations"]
         for i in r["Instances"]]

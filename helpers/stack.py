@@ -5,9 +5,10 @@ The stack (names all start with the stack name, everything tagged `Project=ecs-a
     VPC 10.0.0.0/16, an internet gateway
       public subnets  10.0.1.0/24 (AZ a), 10.0.2.0/24 (AZ b)  route 0.0.0.0/0 -> IGW
       private subnets 10.0.11.0/24 (AZ a), 10.0.12.0/24 (AZ b) no route to the IGW
-      with hosts_in="private" only: a NAT gateway (Elastic IP) in public subnet a, and a private
-      route table 0.0.0.0/0 -> NAT for the private subnets - the ECS agent must reach the ECS
-      endpoint over HTTPS, and the image registry (FACTS.md "The agent must reach ECS")
+      with hosts_in="private" only (the hosts must reach ECS and the image registry; FACTS.md
+      "The agent must reach ECS"): interface VPC endpoints for ecs, ecs-agent and ecs-telemetry
+      in both private subnets (SG: tcp 443 from the host SG), and a NAT gateway (Elastic IP) in
+      public subnet a with a private route table 0.0.0.0/0 -> NAT for the image pulls
     ALB (internet-facing, public subnets), SG: tcp 80 from anywhere
       listener HTTP:80 -> target group (HTTP, instance targets, health check `/`)
     IAM role `<name>-ecs-instance-role` (trusted by EC2, policy AmazonEC2ContainerServiceforEC2Role)
@@ -36,6 +37,8 @@ from helpers.facts import (ANYWHERE, CONTAINER_PORT, DEFAULT_DEREGISTRATION_DELA
 PROJECT_TAG = {"Key": "Project", "Value": "ecs-alb-lab"}
 ECS_AMI_PARAMETER = "/aws/service/ecs/optimized-ami/amazon-linux-2/recommended/image_id"
 CONTAINER_NAME = "tomcat"
+# The endpoints the ECS agent calls (ECS guide "Amazon ECS interface VPC endpoints (AWS PrivateLink)").
+ECS_AGENT_SERVICES = ("ecs", "ecs-agent", "ecs-telemetry")
 # The VPC's subnets, by index: one public and one private subnet per availability zone.
 VPC_CIDR = "10.0.0.0/16"
 PUBLIC_SUBNET_CIDRS = ("10.0.1.0/24", "10.0.2.0/24")
@@ -89,6 +92,8 @@ class Stack:
     nat_allocation_id: str = ""  # hosts_in="private": the NAT gateway's Elastic IP ...
     nat_gateway_id: str = ""  # ... the NAT gateway ...
     private_route_table_id: str = ""  # ... and the private subnets' route to it
+    endpoint_sg_id: str = ""  # hosts_in="private": the interface endpoints' SG ...
+    vpc_endpoint_ids: list[str] = field(default_factory=list)  # ... and the endpoints (ecs, ecs-agent, ecs-telemetry)
     alb_sg_id: str = ""
     host_sg_id: str = ""
     alb_arn: str = ""
@@ -155,21 +160,33 @@ def build_network(clients: Clients, stack: Stack) -> None:
 
 
 def build_egress(clients: Clients, stack: Stack) -> None:
-    """Hosts in private subnets still have to reach the ECS endpoint (the agent registers and keeps
+    """Hosts in private subnets still have to reach the ECS endpoints (the agent registers and keeps
     a connection over HTTPS) and pull their image from the registry: without a way out they never
-    join the cluster (ECS guide "Container instance networking"). The course builds a NAT gateway
-    in public subnet a with an Elastic IP, and routes the private subnets' 0.0.0.0/0 to it.
+    join the cluster (ECS guide "Container instance networking"). The course builds both ways AWS
+    offers, each for its own traffic:
 
-    Cost on AWS: a NAT gateway is billed per hour and per GB it processes, and its Elastic IP as a
-    public IPv4 address (VPC pricing page, "NAT gateway pricing"; VPC user guide "NAT gateways" -
-    "Pricing"). The alternative, interface VPC endpoints for ecs, ecs-agent and ecs-telemetry
-    (plus ECR and S3 for private images; Docker Hub still needs the internet), is billed per hour
-    per endpoint per AZ and per GB (PrivateLink pricing; ECS guide "Interface VPC endpoints").
-    One NAT gateway in one AZ is the cheapest choice, not the most available: if AZ a fails, the
-    hosts in b lose their way out too (VPC guide recommends one NAT gateway per AZ)."""
+    - interface VPC endpoints for ecs, ecs-agent and ecs-telemetry, with private DNS, in each
+      private subnet (ECS guide "Amazon ECS interface VPC endpoints"): the agent's traffic stays
+      inside the VPC and inside its own subnet, so the NACL exercises of 05-07 never cut it off;
+    - a NAT gateway in public subnet a with an Elastic IP, the private subnets' 0.0.0.0/0 routed to
+      it: the image (tomcat from Docker Hub) is on the internet, which no endpoint reaches.
+
+    Cost on AWS (see the pages for the numbers of your region): a NAT gateway is billed per hour
+    and per GB it processes, and its Elastic IP as a public IPv4 address (Amazon VPC pricing, "NAT
+    gateway pricing"; VPC user guide "NAT gateways", Pricing); an interface endpoint per hour in each
+    AZ it serves and per GB (AWS PrivateLink pricing) - here 3 endpoints x 2 AZs. One NAT gateway in
+    one AZ is the cheapest choice, not the most available (the VPC guide advises one per AZ)."""
     if stack.spec.hosts_in != "private":
         return
     ec2, name = clients.ec2, stack.spec.name
+    stack.endpoint_sg_id = ec2.create_security_group(
+        GroupName=f"{name}-vpce-sg", Description="ECS interface endpoints: HTTPS from the ECS hosts", VpcId=stack.vpc_id,
+        TagSpecifications=tag_spec("security-group", f"{name}-vpce-sg", name))["GroupId"]
+    for service in ECS_AGENT_SERVICES:
+        stack.vpc_endpoint_ids.append(ec2.create_vpc_endpoint(
+            VpcId=stack.vpc_id, VpcEndpointType="Interface", ServiceName=f"com.amazonaws.{clients.region}.{service}",
+            SubnetIds=stack.private_subnet_ids, SecurityGroupIds=[stack.endpoint_sg_id], PrivateDnsEnabled=True,
+            TagSpecifications=tag_spec("vpc-endpoint", f"{name}-{service}-vpce", name))["VpcEndpoint"]["VpcEndpointId"])
     stack.nat_allocation_id = ec2.allocate_address(
         Domain="vpc", TagSpecifications=tag_spec("elastic-ip", f"{name}-nat-eip", name))["AllocationId"]
     stack.nat_gateway_id = ec2.create_nat_gateway(
@@ -203,6 +220,16 @@ def build_security_groups(clients: Clients, stack: Stack) -> None:
         {"IpProtocol": "tcp", "FromPort": CONTAINER_PORT, "ToPort": CONTAINER_PORT,
          "IpRanges": [{"CidrIp": ANYWHERE, "Description": "the app's port, opened before the ALB existed"}]},
     ])
+    _admit_hosts_to_endpoints(clients, stack)
+
+
+def _admit_hosts_to_endpoints(clients: Clients, stack: Stack) -> None:
+    """The interface endpoints' SG admits HTTPS from the hosts' SG (ECS guide: the endpoint's
+    security group must allow 443 from the container instances)."""
+    if stack.endpoint_sg_id:
+        clients.ec2.authorize_security_group_ingress(GroupId=stack.endpoint_sg_id, IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443,
+             "UserIdGroupPairs": [{"GroupId": stack.host_sg_id, "Description": "the ECS agent on the hosts"}]}])
 
 
 def build_load_balancer(clients: Clients, stack: Stack) -> None:

@@ -236,9 +236,22 @@ def registered(clients, stack):
     return {ci["ec2InstanceId"]: ci["agentConnected"] for ci in described["containerInstances"]}
 
 
+def cut_off(clients, stack):
+    """Take away the private hosts' ways to ECS that build_stack made: the endpoints and the NAT route."""
+    clients.ec2.delete_vpc_endpoints(VpcEndpointIds=stack.vpc_endpoint_ids)
+    clients.ec2.delete_route(RouteTableId=stack.private_route_table_id, DestinationCidrBlock="0.0.0.0/0")
+
+
+def test_private_hosts_of_the_course_stack_reach_ecs_through_its_endpoints(sandbox):
+    clients, stack = build(sandbox, desired_count=1, instance_count=1, hosts_in="private")
+    wait_until(lambda: running(clients, stack, 1), what="a RUNNING task")
+    reach = agent_reaches_ecs(sandbox.ctx.snapshot(), stack.instance_ids[0])
+    assert reach.reachable and sorted(reach.via.values()) == sorted(stack.vpc_endpoint_ids)
+
+
 def test_instance_without_a_way_to_ecs_never_joins_until_the_path_is_restored(sandbox):
     clients, stack = build(sandbox, desired_count=1, instance_count=0, hosts_in="private")
-    clients.ec2.delete_route(RouteTableId=stack.private_route_table_id, DestinationCidrBlock="0.0.0.0/0")
+    cut_off(clients, stack)
     host = launch_host(clients, stack, stack.private_subnet_ids[0])
     wait_until(lambda: any("Reason: No Container Instances were found in your cluster." in m for m in messages(clients, stack)),
                what="the service saying no container instance is registered")
@@ -285,7 +298,7 @@ def interface_endpoints(clients, stack, group_id):
 
 def test_interface_endpoints_are_a_way_to_ecs_when_their_sg_admits_the_hosts(sandbox):
     clients, stack = build(sandbox, desired_count=1, instance_count=0, hosts_in="private")
-    clients.ec2.delete_route(RouteTableId=stack.private_route_table_id, DestinationCidrBlock="0.0.0.0/0")
+    cut_off(clients, stack)
     endpoint_sg = clients.ec2.create_security_group(GroupName=f"{stack.spec.name}-vpce", Description="endpoints",
                                                     VpcId=stack.vpc_id)["GroupId"]
     interface_endpoints(clients, stack, endpoint_sg)
@@ -304,6 +317,7 @@ def test_interface_endpoints_are_a_way_to_ecs_when_their_sg_admits_the_hosts(san
 
 def test_a_nat_gateway_in_a_private_subnet_is_no_way_out(sandbox):
     clients, stack = build(sandbox, desired_count=0, instance_count=0, hosts_in="private")
+    clients.ec2.delete_vpc_endpoints(VpcEndpointIds=stack.vpc_endpoint_ids)
     allocation = clients.ec2.allocate_address(Domain="vpc")["AllocationId"]
     misplaced = clients.ec2.create_nat_gateway(SubnetId=stack.private_subnet_ids[1], AllocationId=allocation)["NatGateway"]["NatGatewayId"]
     clients.ec2.replace_route(RouteTableId=stack.private_route_table_id, DestinationCidrBlock="0.0.0.0/0", NatGatewayId=misplaced)
