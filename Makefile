@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: lab test setup graphviz bench clean
+.PHONY: lab test setup graphviz browser bench clean
 
 setup: $(STAMP) graphviz
 
@@ -15,22 +15,31 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (ecs-alb-lab)" >/dev/null
 	@touch $(STAMP)
 
+# apt_install(packages, done-check, why): install Debian packages unless `done-check` succeeds;
+# as root with apt-get, else with sudo apt-get, else say what to install and stop.
+define apt_install
+@$(2) && exit 0; \
+if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then SUDO=; \
+elif command -v apt-get >/dev/null 2>&1 && command -v sudo >/dev/null 2>&1; then SUDO=sudo; \
+else \
+  echo "$(3) Install these packages, then run make again:"; \
+  echo "  Debian/Ubuntu: sudo apt-get install $(1)"; \
+  $(4) \
+  exit 1; \
+fi; \
+echo "Installing $(1) with $${SUDO:+sudo }apt-get..."; \
+$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(1) >/dev/null
+endef
+
 # Diagrams need Graphviz's `dot` binary; pip cannot provide it.
 graphviz:
-	@command -v dot >/dev/null 2>&1 && exit 0; \
-	if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
-	  echo "Installing Graphviz (the 'dot' binary) with apt-get..."; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz >/dev/null; \
-	elif command -v apt-get >/dev/null 2>&1 && command -v sudo >/dev/null 2>&1; then \
-	  echo "Installing Graphviz (the 'dot' binary) with sudo apt-get..."; \
-	  sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz >/dev/null; \
-	else \
-	  echo "Graphviz's 'dot' binary is missing. Install it, then run make again:"; \
-	  echo "  Debian/Ubuntu: sudo apt-get install graphviz"; \
-	  echo "  macOS:         brew install graphviz"; \
-	  echo "  conda:         conda install -c conda-forge graphviz"; \
-	  exit 1; \
-	fi
+	$(call apt_install,graphviz,command -v dot >/dev/null 2>&1,Graphviz's 'dot' binary is missing.,\
+	  echo "  macOS:         brew install graphviz"; echo "  conda:         conda install -c conda-forge graphviz";)
+
+# The browser test (tests/test_browser.py) drives Debian's Chromium; Playwright cannot download a
+# browser here. The CJK fonts let the screenshots show every character a notebook prints.
+browser:
+	$(call apt_install,chromium fonts-noto-cjk,test -x /usr/bin/chromium && dpkg -s fonts-noto-cjk >/dev/null 2>&1,The browser test needs Debian's Chromium at /usr/bin/chromium and CJK fonts.,)
 
 # The learner's own copy: exercises to write, answers folded until asked for. Made once, in
 # learner/; a notebook already there is the learner's work and is never overwritten.
@@ -41,7 +50,7 @@ lab: setup
 
 # Everything once, then every notebook again in the same sandbox: a second run must give the
 # same outputs (the notebooks clean up after themselves).
-test: setup
+test: setup browser
 	@state=$$(mktemp -d); \
 	ECS_ALB_LAB_STATE_DIR=$$state LAB_KEEP_SANDBOX=1 $(BIN)/python -m pytest; first=$$?; \
 	if [ $$first -eq 0 ]; then \

@@ -19,12 +19,17 @@ import json
 import sys
 from dataclasses import asdict, dataclass
 
+from botocore.exceptions import ClientError
+
 from helpers.backend import Clients
-from helpers.evaluator.exposure import EVERY_ADDRESS, alb_leg_gaps, host_exposure, internet_route, sg_grants
+from helpers.evaluator import read_snapshot
+from helpers.evaluator.exposure import alb_leg_gaps, host_exposure, sg_grants
 from helpers.evaluator.nacl import entry_text, evaluate_nacl, shadowed_entries
-from helpers.evaluator.ports import ALL_PORTS, cidr_range, merge_intervals, port_text
+from helpers.evaluator.ports import ALL_PORTS, EVERY_ADDRESS, cidr_range, intervals_minus, merge_intervals, port_text
+from helpers.evaluator.routes import internet_route
 from helpers.evaluator.snapshot import Instance, LoadBalancer, NetworkAcl, Snapshot
-from helpers.evaluator.walk import DYNAMIC_HOST_PORTS
+from helpers.explain import BadInput, clients_for
+from helpers.facts import DYNAMIC_HOST_PORTS
 
 SEVERITIES = ("high", "medium", "low")
 EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT = 0, 1, 2
@@ -221,7 +226,7 @@ def _alb_sg_extra_ports(snap: Snapshot, scope: _Scope) -> list[Finding]:
                 continue
             extra = []
             for grant in sg_grants(group):
-                rest = _minus(grant.ports, listening)
+                rest = intervals_minus([grant.ports], listening)
                 if rest:
                     extra.append((grant, rest))
             if not extra:
@@ -233,13 +238,6 @@ def _alb_sg_extra_ports(snap: Snapshot, scope: _Scope) -> list[Finding]:
                 tuple(f"{g.words} (beyond the listeners: {', '.join(port_text(*iv) for iv in rest)})" for g, rest in extra),
                 f"admit only the listener port(s) {names} inbound; a port with no listener serves nobody"))
     return findings
-
-
-def _minus(ports: tuple[int, int], removed: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    rest = [ports]
-    for lo, hi in removed:
-        rest = [piece for a, b in rest for piece in ((a, min(b, lo - 1)), (max(a, hi + 1), b)) if piece[0] <= piece[1]]
-    return rest
 
 
 # -- NACLs that break the ALB-to-target leg (504s) ---------------------------------------------------------
@@ -306,8 +304,6 @@ def _service_roles(present: bool | None, services: list[dict]) -> list[Finding]:
 # -- reading through boto3 --------------------------------------------------------------------------------------
 def _service_linked_role(clients: Clients) -> tuple[bool | None, str | None]:
     """(present?, a note when IAM could not be read)."""
-    from botocore.exceptions import ClientError
-
     try:
         clients.iam.get_role(RoleName=SERVICE_LINKED_ROLE)
     except ClientError as error:
@@ -337,9 +333,6 @@ def _ecs_reads(clients: Clients) -> tuple[list[dict], list[str]]:
 def run_audit(clients: Clients, vpc_id: str | None = None) -> AuditReport:
     """Read the region (read-only: works with a read-only role on AWS) and audit it.
     Raises helpers.explain.BadInput for a VPC that is not there."""
-    from helpers.evaluator import read_snapshot
-    from helpers.explain import BadInput
-
     snap = read_snapshot(clients)
     if vpc_id is not None and vpc_id not in snap.vpc_by_id:
         known = ", ".join(sorted(snap.vpc_by_id)) or "none"
@@ -377,8 +370,6 @@ def report_to_json(report: AuditReport) -> dict:
 
 
 def run_audit_command(args) -> int:
-    from helpers.explain import BadInput, clients_for
-
     try:
         report = run_audit(clients_for(args.endpoint_url), args.vpc)
     except BadInput as error:

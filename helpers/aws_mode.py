@@ -25,6 +25,8 @@ import sys
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
+from botocore.exceptions import NoCredentialsError, PartialCredentialsError, ProfileNotFound
+
 from helpers.backend import DEFAULT_REGION, Clients
 from helpers.cleanup import cleanup, remaining
 from helpers.explain import AWS_OPT_IN_ENV, EXIT_BAD_INPUT, BadInput, clients_for
@@ -54,6 +56,21 @@ class AwsOptInRequired(BadInput):
 
 class AwsNotConfirmed(BadInput):
     """The user did not confirm the account."""
+
+
+class AwsCredentialsMissing(BadInput):
+    """AWS mode is on, but boto3 found no (complete) credentials; the message says what to set."""
+
+
+# What boto3's default credential chain reads, in the words a learner can act on.
+CREDENTIALS_HELP = (
+    "Give boto3 credentials for the account in one of these ways, then run again:\n"
+    "  - a profile: `aws configure` (or `aws configure sso` and `aws sso login`), then "
+    "`export AWS_PROFILE=<profile name>`;\n"
+    "  - keys in the environment: `export AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=...` "
+    "(and AWS_SESSION_TOKEN=... for temporary credentials);\n"
+    "  - on an EC2 instance or in a container: an IAM role attached to it.\n"
+    "`aws sts get-caller-identity` checks them: it prints the account id you will be asked to type.")
 
 
 @dataclass(frozen=True)
@@ -112,7 +129,12 @@ def connect_aws(*, confirm: Callable[[str], bool] | None = None, environ: Mappin
             # boto3 would send "AWS" calls to that endpoint (usually the sandbox): say so, do not guess.
             raise AwsOptInRequired(f"AWS_ENDPOINT_URL is set ({environ['AWS_ENDPOINT_URL']}); unset it for AWS mode.")
         clients = Clients(region=environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION)
-    account_id = clients.sts.get_caller_identity()["Account"]
+    try:
+        account_id = clients.sts.get_caller_identity()["Account"]
+    except (NoCredentialsError, PartialCredentialsError, ProfileNotFound) as error:
+        # boto3's own message ("Unable to locate credentials") does not say what to set.
+        raise AwsCredentialsMissing(f"AWS mode is on ({AWS_OPT_IN_ENV}=1), but {error}.\n{CREDENTIALS_HELP}\n"
+                                    "Nothing was sent to AWS.") from None
     region_note = "" if clients.region == PRICE_REGION else f" (prices below are for {PRICE_REGION})"
     prompt = (f"About to {action} in a REAL AWS account.\n"
               f"  account  {account_id}\n"

@@ -90,7 +90,7 @@ def parse_requirements(requirements: Iterable[str], extra: str | None = None):
     """Yield (name, extras, specifier, satisfies(version)) for the requirements that apply:
     the unconditional ones, or with `extra` only those that extra adds (httpx[socks] -> socksio)."""
     try:
-        from packaging.requirements import Requirement
+        from packaging.requirements import Requirement  # optional: a fallback parser follows
     except ImportError:
         yield from _fallback_requirements(requirements, extra)
         return
@@ -199,7 +199,7 @@ def check_kernel(specs: dict | None = None) -> CheckResult:
     fix = f'{sys.executable} -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (ecs-alb-lab)"'
     if specs is None:
         try:
-            from jupyter_client.kernelspec import KernelSpecManager
+            from jupyter_client.kernelspec import KernelSpecManager  # importing it is the check
         except ImportError:
             return CheckResult("jupyter-kernel", False, "jupyter_client is not installed", REINSTALL)
         specs = KernelSpecManager().get_all_specs()
@@ -213,7 +213,7 @@ def check_widgets_extension() -> CheckResult:
     """ipywidgets' JupyterLab extension: without it widgets show as plain text."""
     fix = "pip install 'jupyterlab_widgets>=3' (comes with ipywidgets>=8), then restart JupyterLab"
     try:
-        import jupyterlab_widgets
+        import jupyterlab_widgets  # importing it is the check
         from jupyter_core.paths import jupyter_path
     except ImportError as error:
         return CheckResult("widgets-extension", False, f"not importable: {error}", fix)

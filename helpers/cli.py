@@ -78,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Each command imports only what it runs: `check` must work when another dependency is
+    # broken, and `--help` stays instant (moto and boto3 take seconds to import).
     args = build_parser().parse_args(argv)
     if args.command == "sandbox":
         return run_sandbox(args)
@@ -139,7 +141,10 @@ def run_sandbox(args) -> int:
             wait_for_service(sandbox.clients(), stack, progress=False)
             info["alb_dns_name"] = stack.alb_dns_name
         print(_exports(info) if args.env else json.dumps(info, sort_keys=True), flush=True)
-        stop_requested.wait()
+        # Wait with a timeout: the kernel may hand SIGTERM to one of the sandbox's threads, and then
+        # Python runs the handler only when the main thread wakes up - which wait() alone never does.
+        while not stop_requested.wait(timeout=0.5):
+            pass
     finally:
         sandbox.stop()
     return EXIT_OK

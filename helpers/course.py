@@ -23,6 +23,8 @@ from helpers.explain import parse_url
 from helpers.facts import ANYWHERE
 from helpers.resources import ecs, security_groups
 from helpers.sandbox.launcher import ensure_sandbox
+from helpers.diagram import FlowDiagram
+from helpers.evaluator.report import all_explanations
 from helpers.stack import Stack, StackSpec, build_stack
 from helpers.tables import Table, instances_table, service_events, targets_table, tasks_table
 from helpers.traffic import DIRECT, request, request_many, summarize
@@ -48,9 +50,10 @@ class Explained:
         return sorted(codes)
 
     def __str__(self) -> str:
-        from helpers.evaluator.report import format_verdict
+        return str(self.verdict)
 
-        return format_verdict(self.verdict)
+    def _repr_html_(self) -> str:
+        return self.verdict._repr_html_()
 
     def outcome_line(self) -> str:
         """One line: the flow, reachable or blocked, and how many targets it reaches."""
@@ -67,20 +70,13 @@ class Explained:
     def blockers(self) -> str:
         """The outcome line, then every blocker with its code and fix (nothing when reachable)."""
         lines = [self.outcome_line()]
-        seen = set()
-        explanations = list(self.verdict.explanations) + [e for leg in self.verdict.targets for e in leg.explanations]
-        for e in explanations:
-            if (e.code, e.resource_id, e.message) in seen:
-                continue
-            seen.add((e.code, e.resource_id, e.message))
+        for e in all_explanations(self.verdict):
             lines += [f"  [{e.code}] {e.message}", f"      fix: {e.fix}"]
         return "\n".join(lines)
 
     __repr__ = __str__
 
     def picture(self, detail: str = "compact"):
-        from helpers.diagram import FlowDiagram
-
         return FlowDiagram.from_verdict(self.verdict, self.snapshot, detail=detail)
 
 

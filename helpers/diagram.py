@@ -29,6 +29,8 @@ from dataclasses import dataclass, replace, field
 import graphviz
 
 from helpers.evaluator.model import Explanation, Hop, TargetLeg, Verdict
+from helpers.evaluator.report import RANDOM_ID
+from helpers.evaluator.routes import is_public_subnet
 
 # -- the data ---------------------------------------------------------------------------------
 EDGE_STATUSES = ("allowed", "blocked", "not-reached")
@@ -297,6 +299,7 @@ class _Draft:
     label: str
     hops: list[Hop] = field(default_factory=list)
     codes: list[str] = field(default_factory=list)
+    blockers: list[Explanation] = field(default_factory=list)
     reached: bool = False
     dashed: bool = False
 
@@ -305,11 +308,18 @@ class _Draft:
         return bool(self.codes) or any(not h.allowed for h in self.hops)
 
 
+def _blocker_label(e: Explanation) -> str:
+    """A blocker on an edge, from its fields: the code, and whose setting it is ("the target's
+    network ACL, return"). No id and no port: the label reads the same on every run."""
+    where = ", ".join(part for part in (e.role, "return" if e.direction == "return" else "") if part)
+    return f"{e.code}\n({where})" if where else e.code
+
+
 class _StableNames:
     """Rewrites ids for ordering: each random resource id becomes a name that is the same every
     time the same stack is built (an instance's Name tag, a subnet's CIDR, a group's name...)."""
 
-    _ID = re.compile(r"arn:aws:[^\s]+|\b(?:i|subnet|vpc|sg|acl|igw)-[0-9a-f]+\b")
+    _ID = re.compile(r"arn:aws:[^\s]+|" + RANDOM_ID.pattern)
 
     def __init__(self, snap) -> None:
         self.names: dict[str, str] = {}
@@ -322,7 +332,7 @@ class _StableNames:
         names |= {i.id: "instance " + (i.name or i.id) for i in snap.instance_by_id.values()}
         names |= {lb.arn: "alb " + lb.name for lb in snap.lb_by_arn.values()}
         names |= {tg.arn: "tg " + tg.name for tg in snap.tg_by_arn.values()}
-        names |= {l.arn: f"listener {l.port:05d}" for l in snap.listener_by_arn.values()}
+        names |= {listener.arn: f"listener {listener.port:05d}" for listener in snap.listener_by_arn.values()}
         for subnet_id, acl in snap.nacl_by_subnet.items():  # a NACL by its first subnet's CIDR
             cidr = snap.subnet_by_id[subnet_id].cidr if subnet_id in snap.subnet_by_id else subnet_id
             names[acl.id] = min(names.get(acl.id, "nacl " + cidr), "nacl " + cidr)
@@ -480,7 +490,9 @@ class _Builder:
         """Give every explanation an edge of this lane, then mark what the flow reaches.
         Returns whether the flow gets through the whole lane."""
         for exp in explanations:
-            self._home(lane, exp).codes.append(exp.code)
+            home = self._home(lane, exp)
+            home.codes.append(exp.code)
+            home.blockers.append(exp)
         is_open = upstream_open
         for draft in lane:
             draft.reached = draft.reached or is_open
@@ -511,7 +523,9 @@ class _Builder:
         if self.detail == "full":
             lines += [f"{'✓' if h.allowed else '✗'} {_CHECK_WORDS.get(h.kind, h.kind)} {shorten(h.resource_id)}"
                       for h in d.hops]
-        lines += codes or [f"✗ {_CHECK_WORDS.get(h.kind, h.kind)}" for h in d.hops if not h.allowed]
+        lines += list(dict.fromkeys(_blocker_label(e) for e in d.blockers)) \
+            or [f"✗ {_CHECK_WORDS.get(h.kind, h.kind)}" for h in d.hops if not h.allowed]
+        checks += [f"{e.code}: {e.message}" for e in dict.fromkeys(d.blockers)]
         return Edge(d.tail, d.head, status, "\n".join(lines), codes, d.dashed, "\n".join(checks))
 
     def _title(self) -> str:
@@ -532,10 +546,8 @@ class _Builder:
         return self._cluster(Cluster(f"vpc:{vpc.id}", f"VPC {shorten(vpc.id)} {' '.join(vpc.cidr_blocks)}", "vpc"))
 
     def _is_public(self, subnet_id: str) -> bool:
-        """Public subnet: its route table sends 0.0.0.0/0 to an internet gateway."""
-        table = self.snap.route_table_by_subnet.get(subnet_id)
-        return table is not None and any(r.destination == "0.0.0.0/0" and r.target.startswith("igw-")
-                                         and r.state == "active" for r in table.routes)
+        """Public subnet: the route primitive finds addresses that leave through an attached IGW."""
+        return is_public_subnet(self.snap, subnet_id)
 
     def _sg_names(self, group_ids) -> str:
         return " + ".join(sorted(self.snap.sg_by_id[g].name if g in self.snap.sg_by_id else shorten(g)
@@ -552,7 +564,8 @@ class _Builder:
         if subnet is not None:
             acl = snap.nacl_by_subnet.get(subnet.id)
             if acl is not None:
-                parent = self._cluster(Cluster(f"nacl:{acl.id}", f"NACL {shorten(acl.id)}", "nacl", parent))
+                name = f" {acl.name}" if acl.name else ""
+                parent = self._cluster(Cluster(f"nacl:{acl.id}", f"NACL {shorten(acl.id)}{name}", "nacl", parent))
             kind = "public" if self._is_public(subnet.id) else "private"
             parent = self._cluster(Cluster(f"subnet:{subnet.id}", f"{subnet.name or shorten(subnet.id)} ({kind}, "
                                            f"{subnet.availability_zone})", "subnet", parent))

@@ -11,6 +11,9 @@ import sys
 from urllib.parse import urlsplit
 
 from helpers.backend import Clients
+from helpers.evaluator import Flow, evaluate, read_snapshot
+from helpers.evaluator.report import format_verdict, verdict_to_json
+from helpers.sandbox.launcher import running_sandbox
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_BLOCKED = 0, 2, 3
 AWS_OPT_IN_ENV = "LAB_ALLOW_AWS"
@@ -47,8 +50,6 @@ def clients_for(endpoint_url: str | None) -> Clients:
         return Clients(endpoint_url=endpoint_url)
     if os.environ.get("AWS_ENDPOINT_URL"):
         return Clients(endpoint_url=os.environ["AWS_ENDPOINT_URL"])
-    from helpers.sandbox.launcher import running_sandbox
-
     info = running_sandbox()
     if info is None:
         raise BadInput("no sandbox is running: start one with `python -m helpers sandbox` "
@@ -57,8 +58,6 @@ def clients_for(endpoint_url: str | None) -> Clients:
 
 
 def explain(url: str, *, source: str = "internet", clients: Clients):
-    from helpers.evaluator import Flow, evaluate, read_snapshot
-
     host, port, path = parse_url(url)
     try:
         flow = Flow(destination=host, port=port, path=path, source=source)
@@ -68,8 +67,6 @@ def explain(url: str, *, source: str = "internet", clients: Clients):
 
 
 def run_explain(args) -> int:
-    from helpers.evaluator.report import format_verdict, verdict_to_json
-
     try:
         verdict = explain(args.url, source=args.source, clients=clients_for(args.endpoint_url))
     except BadInput as error:

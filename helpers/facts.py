@@ -68,6 +68,11 @@ ALB_DEFAULT_IDLE_TIMEOUT = 60
 ECS_SERVICE_PRINCIPAL = "ecs.amazonaws.com"
 ECS_SERVICE_LINKED_ROLE = "AWSServiceRoleForECS"
 ECS_SERVICE_ROLE_POLICY_ARN = "arn:aws:iam::aws:policy/aws-service-role/AmazonECSServiceRolePolicy"
+# CreateService with a load balancer when the role does not exist: InvalidParameterException with
+# this text (widely quoted, e.g. aws-samples/baseline-environment-on-aws issue 238).
+ECS_SERVICE_LINKED_ROLE_MISSING = (
+    "Unable to assume the service linked role. Please verify that the ECS service linked role exists."
+)
 # The managed policy an EC2 container instance's role needs to join a cluster (ECS guide
 # "Amazon ECS container instance IAM role").
 ECS_INSTANCE_POLICY_ARN = "arn:aws:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role"

@@ -11,25 +11,19 @@ places from one run to the next. Here ties are broken by the finding's text with
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 
 from helpers.audit import SEVERITIES, AuditReport, format_report, run_audit
 from helpers.backend import Clients
+from helpers.evaluator.report import without_ids
 from helpers.tables import Table
 from helpers.traffic import request_many
-
-_IDS = re.compile(r"\b(i|sg|vpc|subnet|acl|rtb|igw|eni)-[0-9a-f]{8,17}\b")
-
-
-def _without_ids(text: str) -> str:
-    return _IDS.sub("", text)
 
 
 def stable_report(report):
     """The same AuditReport with its findings in an order that does not depend on ids."""
-    ordered = sorted(report.findings, key=lambda f: (SEVERITIES.index(f.severity), f.code, _without_ids(f.title),
-                                                      tuple(_without_ids(e) for e in f.evidence)))
+    ordered = sorted(report.findings, key=lambda f: (SEVERITIES.index(f.severity), f.code, without_ids(f.title),
+                                                      tuple(without_ids(e) for e in f.evidence)))
     return AuditReport(tuple(ordered), report.vpc_ids, report.region, report.notes)
 
 

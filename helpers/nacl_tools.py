@@ -14,19 +14,21 @@ the same on every run, so here the blockers are sorted by their text with the id
 from __future__ import annotations
 
 import dataclasses
-import re
 
 from botocore.exceptions import ClientError
 
 from helpers.backend import Clients
 from helpers.course import Explained
 from helpers.evaluator import Flow, evaluate, read_snapshot
+from helpers.evaluator.report import all_explanations, without_ids
 from helpers.evaluator.nacl import entry_text, shadowed_entries
 from helpers.evaluator.snapshot import NaclEntry
 from helpers.explain import parse_url
+from helpers.facts import DYNAMIC_HOST_PORTS
 from helpers.resources.network_acls import describe_acl, entry_request
 
-_IDS = re.compile(r"\b(i|sg|vpc|subnet|acl|rtb|igw|eni)-[0-9a-f]{8,17}\b")
+
+DYNAMIC_RANGE_TEXT = "{}-{}".format(*DYNAMIC_HOST_PORTS)
 
 
 def acl_subnets_line(clients: Clients, acl_id: str, stack) -> str:
@@ -69,9 +71,9 @@ def sorted_blockers(explained) -> str:
     """`Explained.blockers()` in a stable order: the outcome line (`outcome_words`), then each
     distinct blocker (code, message, fix) sorted by its text with resource ids ignored."""
     found = {}
-    for e in list(explained.verdict.explanations) + [e for leg in explained.verdict.targets for e in leg.explanations]:
+    for e in all_explanations(explained.verdict):
         found.setdefault((e.code, e.message, e.fix), None)
-    ordered = sorted(found, key=lambda item: tuple(_IDS.sub("", part) for part in item))
+    ordered = sorted(found, key=lambda item: tuple(without_ids(part) for part in item))
     lines = [outcome_words(explained)]
     for code, message, fix in ordered:
         lines += [f"  [{code}] {message}", f"      fix: {fix}"]
@@ -110,24 +112,18 @@ def what_if(lab, url: str, acl_id: str, *, rule_number: int, action: str, cidr: 
     return Explained(evaluate(changed, Flow(destination=host, port=port, path=path)), changed)
 
 
-_ONE_HOST_PORT = re.compile(r"(?<![-\w])(3276[89]|327[7-9]\d|32[89]\d\d|3[3-9]\d{3}|[45]\d{4}|60\d{3})(?![-\w])")  # not inside an id
-_INSTANCE_ADDRESS = re.compile(r" \(10\.\d+\.\d+\.\d+\)")
-
-
 def blocker_digest(explained) -> str:
     """Every *kind* of blocker once: like `sorted_blockers`, but a blocker that repeats for each
-    target (same setting, another host port or host) is shown once, with the port written as
-    <host port> and the instance's address left out. For stacks whose tasks come and go: the
-    kinds of blockers depend on the configuration only, their number on timing."""
+    target (same setting, another host port or host) is shown once, in the explanation's digest
+    words: the target's host port as <host port>, the target as "the target". For stacks whose
+    tasks come and go: the kinds of blockers depend on the configuration only, their number on timing."""
     found: dict[tuple[str, str], set[str]] = {}
-    for e in list(explained.verdict.explanations) + [e for leg in explained.verdict.targets for e in leg.explanations]:
-        message = _INSTANCE_ADDRESS.sub("", _ONE_HOST_PORT.sub("<host port>", e.message))
-        message = re.sub(r"instance i-[0-9a-f]{8,17}", "an ECS host", message)
-        found.setdefault((e.code, message), set()).add(_ONE_HOST_PORT.sub("<host port>", e.fix))
+    for e in all_explanations(explained.verdict):
+        found.setdefault((e.code, e.digest_message), set()).add(e.digest_fix)
     lines = [outcome_words(explained)]
-    for (code, message), fixes in sorted(found.items(), key=lambda item: tuple(_IDS.sub("", p) for p in item[0])):
+    for (code, message), fixes in sorted(found.items(), key=lambda item: tuple(without_ids(p) for p in item[0])):
         # Several fixes for one kind of blocker (e.g. "this port" for a target no task is bound
         # to yet, "the whole range" for a task's): show the widest, the one that serves them all.
-        fix = sorted(fixes, key=lambda f: ("32768-65535" not in f, _IDS.sub("", f)))[0]
+        fix = sorted(fixes, key=lambda f: (DYNAMIC_RANGE_TEXT not in f, without_ids(f), f))[0]
         lines += [f"  [{code}] {message}", f"      fix: {fix}"]
     return "\n".join(lines)

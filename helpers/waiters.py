@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Callable, TypeVar
+from typing import Any, Callable, TypeVar
 
 from helpers.backend import Clients
 
@@ -16,7 +16,7 @@ class WaitTimeout(TimeoutError):
 
 def _in_notebook() -> bool:
     try:
-        from IPython import get_ipython
+        from IPython import get_ipython  # optional: outside Jupyter this module still works
     except ImportError:
         return False
     shell = get_ipython()
@@ -30,7 +30,7 @@ class _NotebookProgress:
     nbval, which never compares widget views, sees nothing that changes from run to run)."""
 
     def __init__(self, what: str) -> None:
-        import ipywidgets
+        import ipywidgets  # a quarter second to import: only when a notebook waits
         from IPython.display import display
 
         self.what = what
@@ -49,7 +49,7 @@ class _NotebookProgress:
 
 class _TerminalProgress:
     def __init__(self, what: str) -> None:
-        from tqdm import tqdm
+        from tqdm import tqdm  # only in a terminal
 
         self.bar = tqdm(total=None, desc=what, bar_format="{desc}: {postfix} [{elapsed}]", leave=False)
 
@@ -86,6 +86,21 @@ def wait_until(check: Callable[[], tuple[bool, str]], *, what: str, timeout: flo
     finally:
         if bar is not None:
             bar.close()
+
+
+def first_value(check: Callable[[], Any], *, what: str, timeout: float = 15.0, interval: float = 0.05) -> Any:
+    """Call `check()` until it returns something truthy, and return that (no progress bar).
+
+    Raises WaitTimeout naming `what` when `timeout` seconds pass.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise WaitTimeout(f"gave up waiting for {what} after {timeout:.0f} s")
+        time.sleep(interval)
 
 
 def target_states(clients: Clients, target_group_arn: str) -> dict[str, int]:

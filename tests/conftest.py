@@ -28,3 +28,12 @@ def sandbox():
 
     with Sandbox() as region:
         yield region
+
+
+@pytest.fixture(scope="module")
+def region():
+    """One in-process sandbox region shared by a test module's tests."""
+    from helpers.sandbox.region import Sandbox
+
+    with Sandbox() as shared:
+        yield shared

@@ -9,10 +9,11 @@ from types import SimpleNamespace
 
 import pytest
 from botocore.client import BaseClient
+from botocore.endpoint import Endpoint
 from botocore.exceptions import ClientError
 
 from helpers import aws_mode
-from helpers.aws_mode import AwsNotConfirmed, AwsOptInRequired, build_in_aws, connect_aws, hourly_cost, run_cleanup
+from helpers.aws_mode import AwsCredentialsMissing, AwsNotConfirmed, AwsOptInRequired, build_in_aws, connect_aws, hourly_cost, run_cleanup
 from helpers.backend import SANDBOX_ACCOUNT_ID, Clients
 from helpers.cleanup import cleanup, remaining
 from helpers.stack import BUILD_STEPS, PROJECT_TAG, Stack, StackSpec, _run_instance, build_instance_profile, build_stack
@@ -51,6 +52,39 @@ def test_without_the_opt_in_nothing_is_called(no_aws_calls, environ):
     assert "Nothing was sent to AWS" in str(raised.value)
     with pytest.raises(AwsOptInRequired):  # the default credential chain is not even built
         connect_aws(environ=environ, confirm=lambda prompt: True)
+
+
+@pytest.fixture
+def no_credentials(monkeypatch, tmp_path):
+    """boto3's default chain finds nothing: no keys, no profile files, no instance or container role."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+                 "AWS_DEFAULT_PROFILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+                 "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN",
+                 "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+    def refuse(self, request, *args, **kwargs):  # boto3 signs before it sends: nothing may be sent
+        raise AssertionError(f"a request to {request.url} was about to be sent")
+    monkeypatch.setattr(Endpoint, "_send", refuse)
+
+
+def test_without_credentials_aws_mode_says_what_to_set(no_credentials):
+    with pytest.raises(AwsCredentialsMissing) as raised:
+        connect_aws(environ=OPTED_IN, confirm=lambda prompt: True)
+    message = str(raised.value)
+    assert "Unable to locate credentials" in message  # boto3's reason, kept
+    for what_to_set in ("AWS_PROFILE", "aws configure", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        assert what_to_set in message
+    assert "Nothing was sent to AWS" in message
+
+
+def test_a_profile_that_does_not_exist_is_named(no_credentials, monkeypatch):
+    monkeypatch.setenv("AWS_PROFILE", "lab-typo")
+    with pytest.raises(AwsCredentialsMissing, match="lab-typo"):
+        connect_aws(environ=OPTED_IN, confirm=lambda prompt: True)
 
 
 def test_an_endpoint_override_is_refused_in_aws_mode(no_aws_calls):

@@ -288,3 +288,33 @@ def test_the_seed_stack_through_the_real_evaluator():
     assert listener_port.blocked_edges == ()
     assert sorted(n.label for n in listener_port.nodes if n.kind == "target") == [
         "i-0host1:32768\nhealthy", "i-0host1:32769\nhealthy", "i-0host2:32768\nhealthy"]
+
+
+def test_a_blocked_edge_says_whose_setting_blocks_and_which_way_from_the_explanation():
+    from helpers.evaluator import evaluate
+    from helpers.evaluator import examples as ex
+
+    snap = ex.seed_snapshot(hosts_in="private")
+    wrong_port = d.FlowDiagram.from_verdict(evaluate(snap, Flow(ex.ALB_DNS, 8081)), snap)
+    (sg_edge,) = [e for e in wrong_port.blocked_edges if "ENI_SG_RULES_MISMATCH" in e.codes]
+    assert "ENI_SG_RULES_MISMATCH\n(the ALB's security group)" in sg_edge.label
+    assert "sg-0alb (lab-alb-sg) does not allow inbound tcp 8081" in sg_edge.tooltip
+    return_blocker = Explanation("SUBNET_ACL_RESTRICTION", "acl-0x", "", "", role="the target's network ACL",
+                                 direction="return")
+    assert d._blocker_label(return_blocker) == "SUBNET_ACL_RESTRICTION\n(the target's network ACL, return)"
+
+
+def test_a_subnet_is_public_when_the_route_primitive_says_so():
+    # Two halves of the address space to the IGW make a public subnet as surely as 0.0.0.0/0 does.
+    from helpers.evaluator import evaluate
+    from helpers.evaluator import examples as ex
+
+    snap = ex.seed_snapshot()
+    halves = (s.Route("10.0.0.0/16", "local"), s.Route("0.0.0.0/1", ex.IGW), s.Route("128.0.0.0/1", ex.IGW))
+    snap = ex.replace_item(snap, "route_tables", s.RouteTable(ex.PUBLIC_RTB, ex.VPC, halves, (ex.PUBLIC_A, ex.PUBLIC_B)))
+    host = snap.instance_by_id[ex.HOST_1]
+    pic = d.FlowDiagram.from_verdict(evaluate(snap, Flow(host.public_ip, 8081)), snap)
+    assert any(c.kind == "subnet" and "(public," in c.label for c in pic.clusters)
+    private = ex.replace_item(snap, "route_tables", s.RouteTable(ex.PUBLIC_RTB, ex.VPC, halves[:1], (ex.PUBLIC_A, ex.PUBLIC_B)))
+    pic = d.FlowDiagram.from_verdict(evaluate(private, Flow(host.public_ip, 8081)), private)
+    assert all("(public," not in c.label for c in pic.clusters if c.kind == "subnet")

@@ -23,7 +23,9 @@ def test_format_verdict_reachable_path_is_deterministic():
 def test_format_verdict_lists_every_blocker_with_its_fix():
     text = format_verdict(evaluate(seed_snapshot(), Flow(ALB_DNS, 8081)))
     assert "outcome: dropped - BLOCKED" in text
-    assert "[ENI_SG_RULES_MISMATCH] sg-0alb" in text and "[ELBV2_LISTENERS_MISMATCH]" in text
+    # Each blocker names its resource by role, id and Name: what a learner sees in the tables.
+    assert "[ENI_SG_RULES_MISMATCH] the ALB's security group sg-0alb (lab-alb-sg) does not allow inbound tcp 8081" in text
+    assert "[ELBV2_LISTENERS_MISMATCH]" in text
     assert text.count("fix: ") == 2
 
 
@@ -31,7 +33,9 @@ def test_verdict_to_json():
     data = verdict_to_json(evaluate(seed_snapshot(), Flow(ALB_DNS, 8081)))
     json.dumps(data)  # plain JSON types only
     assert data["reachable"] is False and data["outcome"] == "dropped"
-    assert {"code", "resource_id", "message", "fix"} == set(data["explanations"][0])
+    assert {"code", "resource_id", "resource_name", "role", "direction", "ports", "peer", "message", "fix"} \
+        == set(data["explanations"][0])
+    assert data["explanations"][0]["ports"] == [[8081, 8081]] and data["explanations"][0]["resource_name"] == "lab-alb-sg"
     ok = verdict_to_json(evaluate(seed_snapshot(), Flow(ALB_DNS, 80)))
     assert ok["reachable"] is True and len(ok["targets"]) == 3
     assert ok["targets"][0]["container_port"] == 8081 and ok["hops"][0]["kind"] == "source"

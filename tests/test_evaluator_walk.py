@@ -90,7 +90,7 @@ def test_host_sg_admitting_only_8081_blocks_the_alb_to_target_leg():
         assert not leg.reachable
         (problem,) = leg.explanations
         assert problem.code == "ENI_SG_RULES_MISMATCH" and problem.resource_id == HOST_SG
-        assert problem.fix.startswith(f"add inbound rule to {HOST_SG}: tcp 32768-65535 from {ALB_SG} ")
+        assert problem.fix.startswith(f"add inbound rule to {HOST_SG} (lab-host-sg): tcp 32768-65535 from {ALB_SG} ")
     leg = evaluate_alb_to_target(snap, ALB_ARN, HOST_1, 32768)
     assert leg.target_group_arn == TG_ARN and codes(leg.explanations) == {"ENI_SG_RULES_MISMATCH"}
 
@@ -106,7 +106,7 @@ def test_alb_sg_egress_counts():
     leg = evaluate_alb_to_target(snap, ALB_ARN, HOST_1, 32768)
     (problem,) = leg.explanations
     assert problem.code == "ENI_SG_RULES_MISMATCH" and problem.resource_id == ALB_SG
-    assert problem.fix.startswith(f"add outbound rule to {ALB_SG}: tcp 32768 to {HOST_SG}")
+    assert problem.fix.startswith(f"add outbound rule to {ALB_SG} (lab-alb-sg): tcp 32768 to {HOST_SG}")
 
 
 def test_private_subnet_nacl_without_ephemeral_return_rule():
@@ -257,7 +257,7 @@ def test_sources_instance_ip_and_security_group():
     snap = seed_snapshot()
     by_instance = evaluate(snap, Flow("10.0.2.10", 32768, source=HOST_1))
     assert codes(by_instance.explanations) == {"ENI_SG_RULES_MISMATCH"}
-    assert by_instance.explanations[0].fix == f"add inbound rule to {HOST_SG}: tcp 32768 from {HOST_SG}"
+    assert by_instance.explanations[0].fix == f"add inbound rule to {HOST_SG} (lab-host-sg): tcp 32768 from {HOST_SG}"
     assert evaluate(snap, Flow("10.0.2.10", 8081, source="10.0.1.10")).reachable
     assert evaluate(snap, Flow("10.0.2.10", 8081, source=HOST_SG)).reachable
     outside = evaluate(snap, Flow(snap.instance_by_id[HOST_2].public_ip, 8081, source="198.51.100.7"))

@@ -203,6 +203,30 @@ def test_first_cluster_creates_the_service_linked_role(aws):
     assert aws.iam.get_role(RoleName="AWSServiceRoleForECS")["Role"]["Path"] == "/aws-service-role/ecs.amazonaws.com/"
 
 
+def test_without_the_service_linked_role_a_load_balanced_service_is_refused(aws):
+    net = network(aws)
+    aws.ecs.create_cluster(clusterName="lab")
+    aws.ecs.register_task_definition(family="web", containerDefinitions=[container_definition()])
+    tg = target_group(aws, net["vpc"])
+    forward(aws, alb(aws, net["subnets"]), tg)
+    # Deleted the AWS way, with its policy (IAM refuses to detach a service-linked role's policies).
+    aws.iam.delete_service_linked_role(RoleName="AWSServiceRoleForECS")
+    assert error_of(aws.iam.get_role, RoleName="AWSServiceRoleForECS")[0] == "NoSuchEntity"
+    balanced = {"loadBalancers": [{"targetGroupArn": tg, "containerName": "app", "containerPort": 8081}]}
+
+    def service(name, **extra):
+        return aws.ecs.create_service(cluster="lab", serviceName=name, taskDefinition="web", desiredCount=1, **extra)
+
+    assert error_of(service, "web", **balanced) == (
+        "InvalidParameterException",
+        "Unable to assume the service linked role. Please verify that the ECS service linked role exists.",
+    )
+    assert aws.ecs.describe_services(cluster="lab", services=["web"])["services"] == []  # nothing half-made
+    service("plain")  # no load balancer: ECS needs no role to run it
+    aws.iam.create_service_linked_role(AWSServiceName="ecs.amazonaws.com")
+    assert service("web", **balanced)["service"]["status"] == "ACTIVE"
+
+
 # -- 3. network ACLs ----------------------------------------------------------------------------------------------
 
 
@@ -422,6 +446,42 @@ def test_service_load_balancer_checks(aws):
         == "InvalidParameterException"
     )
     assert aws.iam.get_role(RoleName="AWSServiceRoleForECS")["Role"]["RoleName"] == "AWSServiceRoleForECS"
+
+
+def test_target_type_must_match_the_network_mode(aws):
+    net = network(aws)
+    aws.ecs.create_cluster(clusterName="lab")
+    aws.ecs.register_task_definition(family="bridge", containerDefinitions=[container_definition()])
+    aws.ecs.register_task_definition(family="vpc", networkMode="awsvpc", containerDefinitions=[container_definition()])
+    by_ip = target_group(aws, net["vpc"], name="by-ip", TargetType="ip")
+    by_instance = target_group(aws, net["vpc"], name="by-instance")
+    lb = alb(aws, net["subnets"])
+    forward(aws, lb, by_ip, 80)
+    forward(aws, lb, by_instance, 81)
+    sg = aws.ec2.create_security_group(GroupName="tasks", Description="tasks", VpcId=net["vpc"])["GroupId"]
+
+    def service(family, tg, name, **network):
+        if family == "vpc" and not network:
+            network = {"networkConfiguration": {"awsvpcConfiguration": {"subnets": net["subnets"], "securityGroups": [sg]}}}
+        return aws.ecs.create_service(
+            cluster="lab", serviceName=name, taskDefinition=family, desiredCount=0,
+            loadBalancers=[{"targetGroupArn": tg, "containerName": "app", "containerPort": 8081}], **network)
+
+    assert error_of(service, "bridge", by_ip, "a") == (
+        "InvalidParameterException",
+        f"The provided target group {by_ip} has target type ip, which is incompatible with the bridge network mode "
+        "specified in the task definition.",
+    )
+    assert error_of(service, "vpc", by_instance, "b") == (
+        "InvalidParameterException",
+        f"The provided target group {by_instance} has target type instance, which is incompatible with the awsvpc "
+        "network mode specified in the task definition.",
+    )
+    no_subnets = {"networkConfiguration": {"awsvpcConfiguration": {"subnets": []}}}
+    assert error_of(service, "vpc", by_ip, "e", **no_subnets) == (
+        "InvalidParameterException", "Network Configuration must be provided when networkMode 'awsvpc' is specified.")
+    service("bridge", by_instance, "c")
+    service("vpc", by_ip, "d")
 
 
 # -- 6. services_stable -------------------------------------------------------------------------------------------

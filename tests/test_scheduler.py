@@ -291,15 +291,13 @@ def test_unhealthy_targets_are_replaced_after_the_grace_period(sandbox):
 
 def test_without_the_service_linked_role_targets_are_not_registered(sandbox):
     clients, stack = build(sandbox, desired_count=0, instance_count=1)
-    # As on AWS, a role's managed policies must be detached before the role can be deleted.
-    for policy in clients.iam.list_attached_role_policies(RoleName="AWSServiceRoleForECS")["AttachedPolicies"]:
-        clients.iam.detach_role_policy(RoleName="AWSServiceRoleForECS", PolicyArn=policy["PolicyArn"])
-    clients.iam.delete_role(RoleName="AWSServiceRoleForECS")
+    # The role deleted after the service exists (CreateService itself would refuse: test_moto_fixes).
+    clients.iam.delete_service_linked_role(RoleName="AWSServiceRoleForECS")
     try:
         clients.ecs.update_service(cluster=stack.cluster_name, service=stack.service_name, desiredCount=1)
         wait_until(lambda: running(clients, stack, 1), what="a RUNNING task")
         expected = f"(service {stack.service_name}) failed to register targets in (target-group {stack.target_group_arn})"
-        wait_until(lambda: any(m.startswith(expected) and "AWSServiceRoleForECS" in m for m in messages(clients, stack)),
+        wait_until(lambda: any(m.startswith(expected) and "Unable to assume the service linked role" in m for m in messages(clients, stack)),
                    what="the registration failure event")
         reconcile(sandbox)
         assert sum(m.startswith(expected) for m in messages(clients, stack)) == 1
@@ -327,7 +325,10 @@ def test_deleting_a_service_stops_its_tasks(sandbox):
     clients, stack = build(sandbox, desired_count=2, instance_count=1, deregistration_delay=0)
     found = wait_until(lambda: running(clients, stack, 2), what="2 RUNNING tasks")
     clients.ecs.delete_service(cluster=stack.cluster_name, service=stack.service_name, force=True)
-    described = lambda: clients.ecs.describe_tasks(cluster=stack.cluster_name, tasks=[t["taskArn"] for t in found])["tasks"]
+
+    def described():
+        return clients.ecs.describe_tasks(cluster=stack.cluster_name, tasks=[t["taskArn"] for t in found])["tasks"]
+
     wait_until(lambda: all(t["lastStatus"] == "STOPPED" for t in described()), what="the service's tasks stopped")
     wait_until(lambda: targets(clients, stack) == {}, what="targets deregistered")
     still_running = {c["task_arn"] for c in sandbox.ctx.components["containers"].describe()}

@@ -54,6 +54,12 @@ def test_verdict_summary_names_every_blocker_and_the_blocked_targets():
         "blocked; 1 of 1 targets blocked: ENI_SG_RULES_MISMATCH")
 
 
+def test_verdict_summary_says_where_each_blocker_is():
+    nacl = Explanation("SUBNET_ACL_RESTRICTION", "acl-0host", "", "", role="the target's network ACL", direction="return")
+    assert verdict_summary(open_verdict(TargetLeg("tg", "i-0host1", 32768, "healthy", (), (nacl,)))) == (
+        "blocked; 1 of 1 targets blocked: SUBNET_ACL_RESTRICTION (the target's network ACL)")
+
+
 # -- PortProbe -----------------------------------------------------------------------------------
 
 def test_port_probe_sends_to_host_port_path_and_keeps_the_outcome_in_words():

@@ -23,20 +23,22 @@ Our choices where AWS does not document the behaviour (one place: here):
 - An interface endpoint is reached at its network interface in the host's AZ if it has one there,
   else in its first subnet (by CIDR): a private-DNS name resolves to every zonal address.
 
-Built on the walk's one-setting-at-a-time checks (walk.py: `_check_sgs`, `_check_nacl`,
-`_check_crossing`, `_route_for`, `_leave_to_internet`), so it explains itself in the same words.
+Built on the network model's primitives (routes.py `route_for`, crossing.py `connection_crossings`
+/ `internet_crossings`) and the walk's one-setting-at-a-time checks (`_check_sgs`, `_check_nacl`,
+`_check_crossing`, `_leave_to_internet`), so it explains itself in the same words.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from helpers.evaluator.crossing import connection_crossings, internet_crossings
 from helpers.evaluator.model import Explanation, Hop
-from helpers.evaluator.ports import cidr_range
+from helpers.evaluator.ports import EVERY_ADDRESS, cidr_range
+from helpers.evaluator.routes import route_for
 from helpers.evaluator.snapshot import Instance, Snapshot, VpcEndpoint
-from helpers.evaluator.walk import (EPHEMERAL_PORTS, EVERY_ADDRESS, _check_crossing, _check_nacl, _check_sgs,
-                                    _Endpoint, _instance_endpoint, _leave_to_internet, _memo, _Path, _route_for,
-                                    _subnets_in_order)
+from helpers.evaluator.walk import (_check_crossing, _check_nacl, _check_sgs, _Endpoint, _instance_endpoint,
+                                    _leave_to_internet, _memo, _Path, _subnets_in_order)
 
 HTTPS = 443
 ECS_SERVICES = ("ecs", "ecs-agent", "ecs-telemetry")  # what the agent calls (see the module docstring)
@@ -75,7 +77,7 @@ def _agent_reaches_ecs(snap: Snapshot, instance_id: str) -> EcsReach:
     if inst.state != "running":
         path.hop("instance", inst.id, False, f"{inst.id} is {inst.state}")
         path.block("BAD_STATE", inst.id, f"instance {inst.id} is {inst.state}: no agent runs", f"start {inst.id}")
-    source = _instance_endpoint(inst)
+    source = _instance_endpoint(inst, role="the host's")
     via: dict[str, str] = {}
     by_internet = []
     for service in ECS_SERVICES:
@@ -111,7 +113,7 @@ def _through_endpoint(path: _Path, snap: Snapshot, source: _Endpoint, inst: Inst
     subnet = snap.subnet_by_id[subnet_id]
     target = _Endpoint(f"{endpoint.service_name} endpoint {endpoint.id} (an address in {subnet.cidr})", endpoint.id,
                        cidr_range(subnet.cidr), subnet_id, endpoint.vpc_id, endpoint.group_ids,
-                       name=f"endpoint {endpoint.id}")
+                       name=f"endpoint {endpoint.id}", role="the endpoint's")
     path.hop("resolve", endpoint.id, True, f"private DNS: {endpoint.service_name.rsplit('.', 1)[-1]} resolves to "
                                             f"{endpoint.id} in {subnet_id}")
     _check_sgs(path, snap, source, egress=True, peer=target, ports=(HTTPS, HTTPS))
@@ -121,7 +123,7 @@ def _through_endpoint(path: _Path, snap: Snapshot, source: _Endpoint, inst: Inst
 
 def _through_internet(path: _Path, snap: Snapshot, source: _Endpoint, inst: Instance, what: str) -> str | None:
     """Out to ECS's public addresses; a NAT gateway's own leg is checked too. Returns the gateway used."""
-    _, route = _route_for(snap, inst.subnet_id or "", EVERY_ADDRESS)
+    _, route = route_for(snap, inst.subnet_id or "", EVERY_ADDRESS)
     gateway = route.target if route is not None else None
     if _leave_to_internet(path, snap, source, HTTPS, what) is None:
         return None
@@ -140,7 +142,7 @@ def _nat_leg(path: _Path, snap: Snapshot, source: _Endpoint, nat_id: str) -> Non
         path.block("BAD_STATE", nat_id, f"NAT gateway {nat_id} is {state}", f"route 0.0.0.0/0 to an available NAT gateway")
         return
     igw = snap.igw_by_vpc.get(nat.vpc_id)
-    table, route = _route_for(snap, nat.subnet_id, EVERY_ADDRESS)
+    table, route = route_for(snap, nat.subnet_id, EVERY_ADDRESS)
     table_id = table.id if table else nat.subnet_id
     if igw is None or route is None or route.target != igw.id or route.state != "active":
         found = f"sends 0.0.0.0/0 to {route.target}" if route else "has no route to the internet"
@@ -152,9 +154,13 @@ def _nat_leg(path: _Path, snap: Snapshot, source: _Endpoint, nat_id: str) -> Non
                    f"{igw.id if igw else 'an internet gateway'} to {table_id}")
         return
     path.hop("route", table_id, True, f"NAT gateway {nat.id} in {nat.subnet_id}: {route.destination} -> {igw.id}")
+    subnet = snap.subnet_by_id.get(nat.subnet_id)
+    nat_end = _Endpoint(f"NAT gateway {nat.id}", nat.id, cidr_range(subnet.cidr) if subnet else EVERY_ADDRESS,
+                        nat.subnet_id, nat.vpc_id, role="the NAT gateway's")
     internet = _Endpoint("ECS's public addresses", "internet", EVERY_ADDRESS)
-    if source.subnet_id != nat.subnet_id:  # host -> NAT: its subnet's NACL, and the replies back
-        _check_nacl(path, snap, nat.subnet_id, egress=False, peer=source, ports=(HTTPS, HTTPS))
-        _check_nacl(path, snap, nat.subnet_id, egress=True, peer=source, ports=EPHEMERAL_PORTS, reply=True)
-    _check_nacl(path, snap, nat.subnet_id, egress=True, peer=internet, ports=(HTTPS, HTTPS))
-    _check_nacl(path, snap, nat.subnet_id, egress=False, peer=internet, ports=EPHEMERAL_PORTS, reply=True)
+    # Host -> NAT gateway: the NAT subnet's side (the host's side was checked toward the internet).
+    for crossing in connection_crossings(source, nat_end, (HTTPS, HTTPS)):
+        if crossing.subnet_id == nat.subnet_id:
+            _check_nacl(path, snap, crossing, nat_end.role)
+    for crossing in internet_crossings(nat_end, internet, (HTTPS, HTTPS), inbound=False):
+        _check_nacl(path, snap, crossing, nat_end.role)

@@ -1,10 +1,10 @@
-"""Set-level questions for the audit: *who* can reach a host, on *which* ports, from *where*.
+"""Set-level questions: *who* can reach a host, on *which* ports, from *where*.
 
-`walk.py` answers "does this one flow get through?". An audit asks the inverse: the whole set of
-(source address x port) that gets through. Both use the same pieces - `nacl.evaluate_nacl`
-(first match wins, over rectangles), the SG rules as `sg.rule_ports` reads them, longest-prefix
-routing - so nothing re-decides a rule; here they are applied to every address and every port
-at once, with the rectangle arithmetic of `ports.py`, instead of to one sampled port.
+`walk.evaluate` answers "does this one flow get through?". Exposure asks the inverse: the whole
+set of (source address x port) that gets through. Both are queries over the same primitives -
+`routes` (longest-prefix match) and `crossing` (which NACL and SG boundaries a connection
+crosses, and what each lets through, over rectangles of addresses x ports) - so nothing
+re-decides a rule; here they are applied to every address and every port at once.
 
     host_exposure(snap, instance)            -> Exposure   what the internet reaches on a host
     alb_leg_gaps(snap, lb, instance, ports)  -> [LegGap]   NACL parts that break ALB -> host
@@ -15,76 +15,28 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from typing import Literal
 
-from helpers.evaluator.nacl import entry_text, evaluate_nacl
+from helpers.evaluator.crossing import connection_crossings, cross_nacl, internet_crossings, nacl_allowed, sg_admitted
+from helpers.evaluator.nacl import entry_text
 from helpers.evaluator.ports import (
-    ALL_PORTS, EPHEMERAL_PORTS, Box, addresses_text, box, cidr_range, intersect, merge_intervals, port_text, ports_text,
-    subtract_all,
+    ALL_PORTS, EVERY_ADDRESS, Box, Interval, address_intervals, addresses_text, box, cidr_range, clip, intersect, intervals_minus,
+    merge_intervals, port_text, ports_text,
 )
+from helpers.evaluator.routes import InternetRoute, internet_route  # noqa: F401  (the audit imports them from here)
 from helpers.evaluator.sg import rule_ports
 from helpers.evaluator.snapshot import Instance, LoadBalancer, SecurityGroup, Snapshot
-
-EVERY_ADDRESS = (0, 2**32 - 1)
-Interval = tuple[int, int]
+from helpers.facts import RETURN_PORTS
 
 
-# -- intervals of addresses ------------------------------------------------------------------------
-def _clip(boxes: list[Box], intervals: list[Interval]) -> list[Box]:
-    """The part of `boxes` whose addresses fall in `intervals` (every port kept)."""
-    out = []
-    for b in boxes:
-        for lo, hi in intervals:
-            cut = intersect(b, (lo, hi, *ALL_PORTS))
-            if cut is not None:
-                out.append(cut)
-    return out
-
-
-def _address_intervals(boxes) -> list[Interval]:
-    return merge_intervals((b[0], b[1]) for b in boxes)
-
-
-def _without(intervals: list[Interval], removed: list[Interval]) -> list[Interval]:
-    boxes = [(lo, hi, 0, 0) for lo, hi in intervals]
-    for lo, hi in removed:
-        boxes = subtract_all(boxes, (lo, hi, 0, 0))
-    return _address_intervals(boxes)
-
-
-# -- routes ------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class InternetRoute:
-    """The addresses a subnet's route table sends to an attached internet gateway."""
+class _Side:
+    """One end of a connection, for the crossing primitives: its subnet and addresses."""
 
-    table_id: str
-    igw_id: str
-    destinations: tuple[str, ...]  # the routes that do it, e.g. ("0.0.0.0/0",)
-    addresses: tuple[Interval, ...]  # what longest-prefix match leaves them (the VPC's own range goes "local")
-
-
-def internet_route(snap: Snapshot, subnet_id: str) -> InternetRoute | None:
-    """Longest-prefix match over every address at once: the most specific routes claim their
-    addresses first; what an active route to the VPC's IGW keeps is "the internet" for this
-    subnet. None when no address leaves through an IGW (a private subnet)."""
-    subnet = snap.subnet_by_id.get(subnet_id)
-    table = snap.route_table_by_subnet.get(subnet_id)
-    igw = snap.igw_by_vpc.get(subnet.vpc_id) if subnet else None
-    if table is None or igw is None:
-        return None
-    routes = [r for r in table.routes if "/" in r.destination and r.destination[0].isdigit()]  # no prefix lists
-    routes.sort(key=lambda r: -int(r.destination.split("/")[1]))
-    unclaimed, kept, destinations = [EVERY_ADDRESS], [], []
-    for route in routes:
-        claimed = _address_intervals(_clip([(*u, 0, 0) for u in unclaimed], [cidr_range(route.destination)]))
-        if not claimed:
-            continue
-        unclaimed = _without(unclaimed, claimed)
-        if route.target == igw.id and route.state == "active":
-            kept += claimed
-            destinations.append(route.destination)
-    if not kept:
-        return None
-    return InternetRoute(table.id, igw.id, tuple(destinations), tuple(merge_intervals(kept)))
+    subnet_id: str | None
+    addresses: Interval
+    words: str = ""
+    cidr: str = ""
 
 
 # -- security groups -----------------------------------------------------------------------------------
@@ -133,11 +85,17 @@ class Exposure:
         return describe(list(self.boxes), internet=list(self.internet))
 
 
-def host_exposure(snap: Snapshot, inst: Instance) -> Exposure:
+# Whose ephemeral ports the reply must reach: "every" port of 1024-65535 (any client works, as
+# `evaluate` asks) or "some" port (a client that picks its source port gets in: the audit's view).
+Replies = Literal["every", "some"]
+
+
+def host_exposure(snap: Snapshot, inst: Instance, *, replies: Replies = "some") -> Exposure:
     """Exactly which (internet address x TCP port) reach `inst` and get a reply:
     public IP  AND  a route from its subnet to the IGW (for the reply)  AND  NACL inbound
     (first match, as sets)  AND  NACL outbound for the reply  AND  SG inbound (union of rules).
-    The client picks its own source port, so the reply needs only *some* port open to it."""
+    `replies`: see Replies - with "every", a flow is in the set exactly when `evaluate` finds
+    it reachable."""
     empty = Exposure(inst.id, (), ())
     if inst.state != "running" or not inst.public_ip or not inst.subnet_id:
         return empty  # an IGW only forwards to public IPs (IGW_PRIVATE_IP_ASSOCIATION_FOR_INGRESS)
@@ -145,28 +103,41 @@ def host_exposure(snap: Snapshot, inst: Instance) -> Exposure:
     if route is None:
         return empty
     internet = list(route.addresses)
-    acl = snap.nacl_by_subnet.get(inst.subnet_id)
-    if acl is None:
-        inbound, replies, nacl_words = [box(EVERY_ADDRESS, ALL_PORTS)], internet, []
+    host = _Side(inst.subnet_id, cidr_range(inst.private_ip or "0.0.0.0"))
+    request, reply = internet_crossings(host, _Side(None, EVERY_ADDRESS), ALL_PORTS, inbound=True)
+    inbound = nacl_allowed(snap, request)
+    answered = nacl_allowed(snap, reply)
+    if replies == "every":
+        answered_from = _addresses_with_every_port(answered, RETURN_PORTS)
     else:
-        into = evaluate_nacl(snap, acl, False, EVERY_ADDRESS, ALL_PORTS)
-        out = evaluate_nacl(snap, acl, True, EVERY_ADDRESS, ALL_PORTS)
-        inbound = [b for _, boxes in into.allowed for b in boxes]
-        replies = _address_intervals(b for _, boxes in out.allowed for b in boxes)
-        nacl_words = [(f"NACL {acl.id} inbound rule {e.label} allows {entry_text(e)}", boxes) for e, boxes in into.allowed]
-    grants = [g for gid in inst.group_ids if gid in snap.sg_by_id for g in sg_grants(snap.sg_by_id[gid])]
+        answered_from = address_intervals(answered)
     # Seen from the internet a client is no SG's member: only CIDR sources can admit it.
-    cidr_grants = [g for g in grants if g.cidr]
-    admitted = [cut for g in cidr_grants for b in inbound if (cut := intersect(b, g.box)) is not None]
-    reached = _clip(_clip(admitted, internet), replies)
+    admitted = sg_admitted(snap, inst.group_ids, False, EVERY_ADDRESS, (), ALL_PORTS)
+    reached = clip(clip([cut for a in inbound for b in admitted if (cut := intersect(a, b)) is not None], internet),
+                   answered_from)
     if not reached:
         return Exposure(inst.id, (), (), tuple(internet))
     touches = lambda boxes: any(intersect(a, b) for a in boxes for b in reached)  # noqa: E731
     evidence = [f"{inst.id} has public IP {inst.public_ip}",
                 f"route table {route.table_id} sends {', '.join(route.destinations)} to {route.igw_id}"]
-    evidence += [words for words, boxes in nacl_words if touches(boxes)]
-    evidence += [g.words for g in cidr_grants if touches([g.box])]
+    result = cross_nacl(snap, request)
+    if result is not None:
+        evidence += [f"NACL {result.acl_id} inbound rule {e.label} allows {entry_text(e)}"
+                     for e, boxes in result.allowed if touches(boxes)]
+    grants = [g for gid in inst.group_ids if gid in snap.sg_by_id for g in sg_grants(snap.sg_by_id[gid])]
+    evidence += [g.words for g in grants if g.cidr and touches([g.box])]
     return Exposure(inst.id, tuple(reached), tuple(evidence), tuple(internet))
+
+
+def _addresses_with_every_port(boxes: list[Box], ports: Interval) -> list[Interval]:
+    """The addresses for which `boxes` hold every port of `ports`."""
+    cuts = sorted({b[0] for b in boxes} | {b[1] + 1 for b in boxes})
+    found = []
+    for lo, nxt in zip(cuts, cuts[1:]):
+        held = merge_intervals((b[2], b[3]) for b in boxes if b[0] <= lo and nxt - 1 <= b[1])
+        if not intervals_minus([ports], held):
+            found.append((lo, nxt - 1))
+    return merge_intervals(found)
 
 
 # -- the ALB-to-target leg over port ranges -------------------------------------------------------------
@@ -192,12 +163,12 @@ class LegGap:
 
 def alb_node_addresses(snap: Snapshot, lb: LoadBalancer, subnet_id: str) -> tuple[Interval, str, str]:
     """The node's addresses, in words and as a CIDR: its ENI's IP when visible, else anything
-    in its subnet (as walk.py assumes)."""
-    ips = snap.alb_node_ips.get((lb.arn, subnet_id))
-    if ips:
-        return cidr_range(ips[0]), f"ALB {lb.name} node {ips[0]}", f"{ips[0]}/32"
-    subnet = snap.subnet_by_id[subnet_id]
-    return cidr_range(subnet.cidr), f"ALB {lb.name} nodes ({subnet.cidr})", subnet.cidr
+    in its subnet (as `evaluate` assumes: both ask `Snapshot.alb_node_addresses`)."""
+    addresses, where = snap.alb_node_addresses(lb.arn, subnet_id)
+    if addresses[0] == addresses[1]:
+        return addresses, f"ALB {lb.name} node {where}", f"{where}/32"
+    cidr = snap.subnet_by_id[subnet_id].cidr
+    return addresses, f"ALB {lb.name} nodes ({cidr})", cidr
 
 
 def alb_leg_gaps(snap: Snapshot, lb: LoadBalancer, inst: Instance, ports: list[Interval]) -> list[LegGap]:
@@ -205,29 +176,22 @@ def alb_leg_gaps(snap: Snapshot, lb: LoadBalancer, inst: Instance, ports: list[I
     its reply coming back on 1024-65535 - the stateless return path that turns into 504s."""
     if not inst.private_ip or not inst.subnet_id:
         return []
-    host = cidr_range(inst.private_ip)
-    host_words, host_cidr = f"{inst.id} ({inst.private_ip})", f"{inst.private_ip}/32"
+    host = _Side(inst.subnet_id, cidr_range(inst.private_ip), f"{inst.id} ({inst.private_ip})", f"{inst.private_ip}/32")
     gaps: list[LegGap] = []
     for subnet_id in sorted(s for s in lb.subnet_ids if s in snap.subnet_by_id):
-        if subnet_id == inst.subnet_id:
-            continue  # NACLs apply only at the subnet boundary
-        node, node_words, node_cidr = alb_node_addresses(snap, lb, subnet_id)
-        # (subnet, egress, reply, peer): ALB out, host in, host's reply out, reply into the ALB's subnet.
-        crossings = [(subnet_id, True, False, (host, host_words, host_cidr), p) for p in ports]
-        crossings += [(inst.subnet_id, False, False, (node, node_words, node_cidr), p) for p in ports]
-        crossings += [(inst.subnet_id, True, True, (node, node_words, node_cidr), EPHEMERAL_PORTS),
-                      (subnet_id, False, True, (host, host_words, host_cidr), EPHEMERAL_PORTS)]
-        for where, egress, reply, (peer, peer_words, peer_cidr), wanted in crossings:
-            acl = snap.nacl_by_subnet.get(where)
-            if acl is None:
-                continue
-            result = evaluate_nacl(snap, acl, egress, peer, wanted)
-            if result.ok:
+        node = _Side(subnet_id, *alb_node_addresses(snap, lb, subnet_id))
+        # The same crossings `evaluate` checks: ALB out, host in, host's reply out, reply into the ALB's subnet.
+        crossings = [c for p in ports for c in connection_crossings(node, host, p)]
+        for crossing in crossings:
+            result = cross_nacl(snap, crossing)
+            if result is None or result.ok:
                 continue
             denied = [b for _, boxes in result.denied for b in boxes]
             deciders = tuple(f"rule {e.label} ({e.action} {entry_text(e)})" if e else "rule * (deny all)"
                              for e, _ in result.denied)
-            gap = LegGap(acl.id, where, egress, reply, peer_words, peer_cidr, ports_text(denied), deciders)
+            peer = crossing.peer
+            gap = LegGap(result.acl_id, crossing.subnet_id, crossing.egress, crossing.reply, peer.words, peer.cidr,
+                         ports_text(denied), deciders)
             if gap not in gaps:
                 gaps.append(gap)
     return gaps
@@ -253,7 +217,7 @@ def describe(boxes: list[Box], *, internet: list[Interval] | None = None) -> lis
             groups[-1][0][1] = nxt - 1
         else:
             groups.append([[lo, nxt - 1], sources])
-    outside = _without([EVERY_ADDRESS], internet) if internet is not None else []
+    outside = intervals_minus([EVERY_ADDRESS], internet) if internet is not None else []
     return [f"tcp {port_text(lo, hi)} from {_sources_text(sources, outside)}" for (lo, hi), sources in groups]
 
 
@@ -261,7 +225,7 @@ def _sources_text(sources: list[Interval], outside: list[Interval]) -> str:
     """CIDRs, or "0.0.0.0/0 except ..." when the holes are the shorter list."""
     if outside:
         sources = _bridge(sources, outside)
-    holes = _without(_without([EVERY_ADDRESS], sources), outside)
+    holes = intervals_minus(intervals_minus([EVERY_ADDRESS], sources), outside)
     if holes and _cidr_count(holes) < _cidr_count(sources):
         return f"0.0.0.0/0 except {_text(holes)}"
     return _text(sources)

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-# A documentation address (RFC 5737) stands for "a client on the internet".
-INTERNET_CLIENT_IP = "203.0.113.10"
+from helpers.evaluator.ports import port_text
+from helpers.facts import INTERNET_CLIENT_IP  # noqa: F401  (imported from here by the evaluator's callers)
 
 # Where a flow ends up. The data plane acts on this; `explain` prints it.
 Outcome = Literal[
@@ -59,18 +59,72 @@ class Hop:
     detail: str  # human words: "NACL acl-0ab inbound rule 100 allows all traffic from 0.0.0.0/0"
     direction: Literal["forward", "return"] = "forward"
 
+    def __str__(self) -> str:
+        back = " (return)" if self.direction == "return" else ""
+        return f"{'ok ' if self.allowed else 'XX '}{self.kind:<12} {self.detail}{back}"
+
+
+# Placeholders an explanation's sentences may hold; each is filled from the explanation's fields.
+_RESOURCE, _PORTS, _PEER = "{resource}", "{ports}", "{peer}"
+
 
 @dataclass(frozen=True)
 class Explanation:
     """Why a flow is blocked, in Reachability Analyzer's terms where AWS has a code for it.
 
-    Codes AWS does not have start with `LAB_` so nobody mistakes them for AWS's.
+    Codes AWS does not have start with `LAB_` so nobody mistakes them for AWS's. The sentences
+    (`problem`, `remedy`) hold the placeholders {resource}, {ports} and {peer}, filled from the
+    fields: `message` and `fix` are the sentences for this one flow, `digest_message` and
+    `digest_fix` the same sentences for "any target" (the peer's kind instead of the peer, and
+    "<host port>" for a single dynamic host port), so no port is ever edited inside a text.
     """
 
     code: str  # e.g. "ENI_SG_RULES_MISMATCH", "SUBNET_ACL_RESTRICTION", "ELBV2_LISTENERS_MISMATCH"
     resource_id: str
-    message: str  # what is wrong
-    fix: str  # what to change
+    problem: str  # what is wrong
+    remedy: str  # what to change
+    resource_name: str = ""  # the resource's Name tag (a group's name), as learners see it in the tables
+    role: str = ""  # what the resource is to this flow: "the ALB's security group", "the target's network ACL"
+    direction: Literal["forward", "return"] = "forward"  # "return": the reply of the connection
+    ports: tuple[tuple[int, int], ...] = ()  # the TCP port ranges that are blocked
+    peer: str = ""  # who is on the other side: "ALB lab-alb", "instance i-0abc (10.0.1.4)"
+    peer_kind: str = ""  # the same for any target: "the target" (empty: as `peer`)
+    host_port: bool = False  # `ports` is one target's host port: the digest says "<host port>"
+
+    @property
+    def resource(self) -> str:
+        """The id with the name beside it: "sg-0abc (lab-hosts-sg)"."""
+        return f"{self.resource_id} ({self.resource_name})" if self.resource_name else self.resource_id
+
+    def _fill(self, sentence: str, *, digest: bool) -> str:
+        ports = "<host port>" if digest and self.host_port else ", ".join(port_text(*p) for p in self.ports)
+        peer = (self.peer_kind or self.peer) if digest else self.peer
+        return sentence.replace(_RESOURCE, self.resource).replace(_PORTS, ports).replace(_PEER, peer)
+
+    @property
+    def message(self) -> str:
+        return self._fill(self.problem, digest=False)
+
+    @property
+    def fix(self) -> str:
+        return self._fill(self.remedy, digest=False)
+
+    @property
+    def digest_message(self) -> str:
+        return self._fill(self.problem, digest=True)
+
+    @property
+    def digest_fix(self) -> str:
+        return self._fill(self.remedy, digest=True)
+
+    def __str__(self) -> str:
+        return f"[{self.code}] {self.message}\n    fix: {self.fix}"
+
+    def _repr_html_(self) -> str:
+        # helpers.evaluator.report renders this module's types: importing it at the top would be a cycle.
+        from helpers.evaluator.report import explanation_html
+
+        return explanation_html(self)
 
 
 @dataclass(frozen=True)
@@ -91,6 +145,16 @@ class TargetLeg:
     @property
     def reachable(self) -> bool:
         return not self.explanations
+
+    def __str__(self) -> str:
+        from helpers.evaluator.report import format_leg  # a cycle at module level (report renders model)
+
+        return "\n".join(format_leg(self, verbose=True))
+
+    def _repr_html_(self) -> str:
+        from helpers.evaluator.report import leg_html  # a cycle at module level (report renders model)
+
+        return leg_html(self)
 
 
 @dataclass(frozen=True)
@@ -118,6 +182,16 @@ class Verdict:
                 return False
             return not self.target_group_arns or any(t.reachable for t in self.targets)
         return self.outcome == "instance" and not self.explanations
+
+    def __str__(self) -> str:
+        from helpers.evaluator.report import format_verdict  # a cycle at module level (report renders model)
+
+        return format_verdict(self)
+
+    def _repr_html_(self) -> str:
+        from helpers.evaluator.report import verdict_html  # a cycle at module level (report renders model)
+
+        return verdict_html(self)
 
 
 @dataclass(frozen=True)

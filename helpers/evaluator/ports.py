@@ -13,13 +13,15 @@ from __future__ import annotations
 import ipaddress
 from functools import lru_cache
 
+from helpers.facts import ALL_PORTS
+
 # A rectangle: (first address, last address, first port, last port), all inclusive, addresses as ints.
 Box = tuple[int, int, int, int]
+# An inclusive range of addresses (as ints) or of ports.
+Interval = tuple[int, int]
 
-ALL_PORTS = (0, 65535)
-# ELB (and NAT) remap source ports into 1024-65535, and clients pick theirs in that range too,
-# so a stateless NACL must admit the whole range for replies (FACTS.md; VPC guide "Network ACLs").
-EPHEMERAL_PORTS = (1024, 65535)
+EVERY_ADDRESS: Interval = (0, 2**32 - 1)
+
 
 
 @lru_cache(maxsize=8192)
@@ -85,6 +87,30 @@ def merge_intervals(intervals) -> list[tuple[int, int]]:
         else:
             merged.append([lo, hi])
     return [(lo, hi) for lo, hi in merged]
+
+
+def intervals_minus(intervals, removed) -> list[Interval]:
+    """The parts of `intervals` outside every interval of `removed`, merged and sorted (works for
+    addresses and for ports alike)."""
+    rest = merge_intervals(intervals)
+    for lo, hi in merge_intervals(removed):
+        rest = [piece for a, b in rest for piece in ((a, min(b, lo - 1)), (max(a, hi + 1), b)) if piece[0] <= piece[1]]
+    return rest
+
+
+def intervals_and(intervals, others) -> list[Interval]:
+    """The parts of `intervals` inside some interval of `others`."""
+    return intervals_minus(intervals, intervals_minus(intervals, others))
+
+
+def clip(boxes: list[Box], intervals: list[Interval]) -> list[Box]:
+    """The part of `boxes` whose addresses fall in `intervals` (every port kept)."""
+    return [cut for b in boxes for lo, hi in intervals if (cut := intersect(b, (lo, hi, *ALL_PORTS))) is not None]
+
+
+def address_intervals(boxes) -> list[Interval]:
+    """The addresses a set of boxes touches, merged."""
+    return merge_intervals((b[0], b[1]) for b in boxes)
 
 
 def port_text(lo: int, hi: int) -> str:

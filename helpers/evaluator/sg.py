@@ -65,12 +65,13 @@ def _prepared(snap: Snapshot, group_id: str, egress: bool):
     return found
 
 
-def evaluate_sgs(snap: Snapshot, group_ids: tuple[str, ...], egress: bool, peer_addresses: tuple[int, int],
+def evaluate_sgs(snap: Snapshot, group_ids: tuple[str, ...], egress: bool, peer_addresses: tuple[int, int] | None,
                  peer_groups: tuple[str, ...], ports: tuple[int, int]) -> SgResult:
     """Does the union of these groups' rules admit every (peer address x port) asked about?
 
     peer_groups: the groups the peer is a member of - a rule naming one of them admits the peer
     (that is what "source: sg-..." means, as long as the peer is seen by its private IP).
+    peer_addresses None: the peer is known by its groups only (no CIDR rule can match it).
     Memoized per snapshot."""
     key = ("sg", tuple(sorted(group_ids)), egress, peer_addresses, tuple(peer_groups), ports)
     found = snap.memo.get(key)
@@ -80,6 +81,9 @@ def evaluate_sgs(snap: Snapshot, group_ids: tuple[str, ...], egress: bool, peer_
 
 
 def _evaluate(snap, group_ids, egress, peer_addresses, peer_groups, ports) -> SgResult:
+    by_group_only = peer_addresses is None
+    if by_group_only:
+        peer_addresses = (0, 0)  # one stand-in address: only group rules are tried
     wanted = box(peer_addresses, ports)
     missing: list[Box] = [wanted]
     used: list[str] = []
@@ -93,7 +97,8 @@ def _evaluate(snap, group_ids, egress, peer_addresses, peer_groups, ports) -> Sg
                 break
             if plo > ports[1] or phi < ports[0]:
                 continue  # cheap test first: most rules are for other ports
-            sources = [(cidr, (lo, hi)) for cidr, lo, hi in cidrs if lo <= peer_addresses[1] and hi >= peer_addresses[0]]
+            sources = [] if by_group_only else [
+                (cidr, (lo, hi)) for cidr, lo, hi in cidrs if lo <= peer_addresses[1] and hi >= peer_addresses[0]]
             sources += [(ref, peer_addresses) for ref in refs if ref in peer_groups]
             for source, addresses in sources:
                 shrunk = subtract_all(missing, box(addresses, (plo, phi)))

@@ -18,9 +18,7 @@ from functools import cached_property
 from typing import Literal
 
 from helpers.evaluator.ports import cidr_range, ip_int, is_ipv4
-
-# DescribeNetworkAcls reports the unchangeable `*` deny rule with this number.
-NACL_STAR_RULE = 32767
+from helpers.facts import NACL_STAR_RULE
 
 
 # -- VPC --------------------------------------------------------------------------------------
@@ -54,6 +52,7 @@ class RouteTable:
     routes: tuple[Route, ...]
     subnet_ids: tuple[str, ...] = ()  # explicit associations
     main: bool = False  # the main table serves every subnet without an explicit association
+    name: str = ""  # the Name tag
 
 
 @dataclass(frozen=True)
@@ -107,6 +106,7 @@ class NetworkAcl:
     entries: tuple[NaclEntry, ...]
     subnet_ids: tuple[str, ...] = ()
     is_default: bool = False
+    name: str = ""  # the Name tag
 
 
 @dataclass(frozen=True)
@@ -415,6 +415,17 @@ class Snapshot:
         key = name_or_ip.strip().rstrip(".").lower()
         return self._names.get(key)
 
+    def alb_node_addresses(self, load_balancer_arn: str, subnet_id: str) -> tuple[tuple[int, int], str]:
+        """Where an ALB's node in one subnet is: its ENI's address when visible, else any address of
+        the subnet (the sandbox shows no ALB ENIs), with those addresses in words."""
+        ips = self.alb_node_ips.get((load_balancer_arn, subnet_id))
+        if ips:
+            return cidr_range(ips[0]), ips[0]
+        subnet = self.subnet_by_id.get(subnet_id)
+        if subnet is None:
+            return (0, 2**32 - 1), "an unknown address"
+        return cidr_range(subnet.cidr), f"an address in {subnet.cidr}"
+
     def subnet_for_ip(self, address: str) -> Subnet | None:
         value = ip_int(address)
         for subnet in self.subnets:
@@ -494,7 +505,7 @@ def _read_route_tables(ec2) -> tuple[RouteTable, ...]:
         tables.append(RouteTable(
             rt["RouteTableId"], rt["VpcId"], tuple(routes),
             tuple(a["SubnetId"] for a in associations if a.get("SubnetId")),
-            any(a.get("Main") for a in associations)))
+            any(a.get("Main") for a in associations), _name_tag(rt.get("Tags"))))
     return tuple(tables)
 
 
@@ -530,7 +541,7 @@ def _read_network_acls(ec2) -> tuple[NetworkAcl, ...]:
             for e in acl.get("Entries", []))
         acls.append(NetworkAcl(acl["NetworkAclId"], acl["VpcId"], entries,
                                tuple(a["SubnetId"] for a in acl.get("Associations", []) if a.get("SubnetId")),
-                               bool(acl.get("IsDefault"))))
+                               bool(acl.get("IsDefault")), _name_tag(acl.get("Tags"))))
     return tuple(acls)
 
 

@@ -31,17 +31,18 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from helpers.evaluator.model import INTERNET_CLIENT_IP, Explanation, Flow, Hop, RuleMatch, TargetLeg, Verdict
-from helpers.evaluator.nacl import entry_text, evaluate_nacl
+from helpers.evaluator.crossing import Crossing, connection_crossings, cross_nacl, internet_crossings
+from helpers.evaluator.nacl import entry_text
 from helpers.evaluator.ports import (
-    EPHEMERAL_PORTS, addresses_text, cidr_range, ip_int, is_ipv4, port_text, ports_text,
+    EVERY_ADDRESS, addresses_text, cidr_range, ip_int, is_ipv4, merge_intervals, port_text, ports_text,
 )
 from helpers.evaluator.sg import evaluate_sgs
-from helpers.evaluator.snapshot import Instance, LoadBalancer, Route, RouteTable, Snapshot
+from helpers.evaluator.routes import route_for
+from helpers.evaluator.snapshot import Instance, LoadBalancer, Snapshot
+from helpers.facts import DYNAMIC_HOST_PORTS
 
-EVERY_ADDRESS = (0, 2**32 - 1)
-# What the ECS guide and most tutorials open from the ALB's SG for dynamic host ports (FACTS.md:
-# the agent picks from 32768-60999 by default; 32768-65535 is the common rule).
-DYNAMIC_HOST_PORTS = (32768, 65535)
+# A registered target, in explanations that hold for every target alike (the digest's words).
+_TARGET_ROLE, _TARGET_KIND = "the target's", "the target"
 _MEMO_LIMIT = 20000  # a snapshot lives a fraction of a second in the sandbox; this only bounds memory
 
 
@@ -56,8 +57,9 @@ class _Path:
         if new not in self.hops:  # several ALB nodes often find the same thing
             self.hops.append(new)
 
-    def block(self, code: str, resource_id: str, message: str, fix: str) -> None:
-        new = Explanation(code, resource_id, message, fix)
+    def block(self, code: str, resource_id: str, problem: str, remedy: str, **fields) -> None:
+        """One blocker; `problem` and `remedy` may hold {resource}, {ports}, {peer} (see Explanation)."""
+        new = Explanation(code, resource_id, problem, remedy, **fields)
         if new not in self.explanations:
             self.explanations.append(new)
 
@@ -74,6 +76,8 @@ class _Endpoint:
     group_ids: tuple[str, ...] = ()
     instance: Instance | None = None
     name: str = ""  # shorter, for explanations that hold for every node of an ALB
+    role: str = "the client's"  # whose settings these are, to a learner: "the ALB's", "the target's"
+    kind: str = ""  # the endpoint as any target of its kind: "the target" (empty: as `label`)
 
     @property
     def address_text(self) -> str:
@@ -104,58 +108,36 @@ def _internet_client(address: str = INTERNET_CLIENT_IP) -> _Endpoint:
     return _Endpoint(f"internet client {address}", address, (value, value))
 
 
-def _instance_endpoint(inst: Instance) -> _Endpoint:
+def _instance_endpoint(inst: Instance, role: str = "the instance's", kind: str = "") -> _Endpoint:
     value = ip_int(inst.private_ip) if inst.private_ip else 0
     return _Endpoint(f"instance {inst.id} ({inst.private_ip})", inst.id, (value, value), inst.subnet_id,
-                     inst.vpc_id, inst.group_ids, inst)
+                     inst.vpc_id, inst.group_ids, inst, role=role, kind=kind)
 
 
 def _alb_endpoint(lb: LoadBalancer) -> _Endpoint:
     """The ALB as the owner of its security groups (the SGs see peers, not which node)."""
-    return _Endpoint(f"ALB {lb.name}", lb.arn, EVERY_ADDRESS, vpc_id=lb.vpc_id, group_ids=lb.group_ids)
+    return _Endpoint(f"ALB {lb.name}", lb.arn, EVERY_ADDRESS, vpc_id=lb.vpc_id, group_ids=lb.group_ids, role="the ALB's")
 
 
 def _alb_node(snap: Snapshot, lb: LoadBalancer, subnet_id: str) -> _Endpoint:
-    ips = snap.alb_node_ips.get((lb.arn, subnet_id))
-    if ips:
-        value = ip_int(ips[0])
-        addresses, where = (value, value), ips[0]
-    else:  # no ENI visible: the node may hold any address of its subnet
-        subnet = snap.subnet_by_id.get(subnet_id)
-        addresses = cidr_range(subnet.cidr) if subnet else EVERY_ADDRESS
-        where = f"an address in {subnet.cidr}" if subnet else "an unknown address"
+    addresses, where = snap.alb_node_addresses(lb.arn, subnet_id)
     return _Endpoint(f"ALB {lb.name} node in {subnet_id} ({where})", f"{lb.arn}@{subnet_id}", addresses,
-                     subnet_id, lb.vpc_id, lb.group_ids, name=f"ALB {lb.name}")
+                     subnet_id, lb.vpc_id, lb.group_ids, name=f"ALB {lb.name}", role="the ALB's")
 
 
 # -- one setting at a time -----------------------------------------------------------------------
-def _route_for(snap: Snapshot, subnet_id: str, addresses: tuple[int, int]) -> tuple[RouteTable | None, Route | None]:
-    """Longest-prefix match in the subnet's route table for every address in `addresses`."""
-    table = snap.route_table_by_subnet.get(subnet_id)
-    if table is None:
-        return None, None
-    best, best_len = None, -1
-    for route in table.routes:
-        if not is_ipv4(route.destination.split("/")[0]):
-            continue  # prefix-list destinations are not resolved
-        lo, hi = cidr_range(route.destination)
-        length = int(route.destination.split("/")[1]) if "/" in route.destination else 32
-        if lo <= addresses[0] and addresses[1] <= hi and length > best_len:
-            best, best_len = route, length
-    return table, best
-
-
-def _check_nacl(path: _Path, snap: Snapshot, subnet_id: str, *, egress: bool, peer: _Endpoint,
-                ports: tuple[int, int], reply: bool = False) -> None:
-    """One NACL crossing. `reply`: this is the return packet of the connection (to ephemeral ports)."""
-    acl = snap.nacl_by_subnet.get(subnet_id)
+def _check_nacl(path: _Path, snap: Snapshot, crossing: Crossing, owner_role: str, *, host_port: bool = False) -> None:
+    """One NACL crossing; `owner_role`: whose subnet it is, in words ("the ALB's")."""
+    subnet_id, egress, reply, peer, ports = (crossing.subnet_id, crossing.egress, crossing.reply, crossing.peer,
+                                             crossing.ports)
     kind = "nacl-out" if egress else "nacl-in"
     way, prep = ("outbound", "to") if egress else ("inbound", "from")
     direction = "return" if reply else "forward"
-    if acl is None:
+    result = cross_nacl(snap, crossing)
+    if result is None:
         path.hop(kind, subnet_id, True, f"no network ACL is associated with {subnet_id}", direction)
         return
-    result = evaluate_nacl(snap, acl, egress, peer.addresses, ports)
+    acl = snap.nacl_by_subnet[subnet_id]
     what = f"tcp {port_text(*ports)} {prep} {peer.label}"
     if reply:
         what = f"replies ({what})"
@@ -173,17 +155,22 @@ def _check_nacl(path: _Path, snap: Snapshot, subnet_id: str, *, egress: bool, pe
         else " (only the * rule stops it now)"
     peer_cidr = "0.0.0.0/0" if peer.on_internet else addresses_text(denied_boxes)
     label = "the return direction: " if reply else ""
+    denied_ports = merge_intervals((b[2], b[3]) for b in denied_boxes)
     path.block(
         "SUBNET_ACL_RESTRICTION", acl.id,
-        f"NACL {acl.id} blocks {label}{way} tcp {ports_text(denied_boxes)} {prep} {peer.label}"
+        f"{owner_role} network ACL {{resource}} blocks {label}{way} tcp {{ports}} {prep} {{peer}}"
         + (" (NACLs are stateless: replies need their own rule)" if reply else ""),
-        f"add {way} rule to {acl.id}: allow tcp {ports_text(denied_boxes)} {prep} {peer_cidr}{where}")
+        f"add {way} rule to {{resource}}: allow tcp {{ports}} {prep} {peer_cidr}{where}",
+        resource_name=acl.name, role=f"{owner_role} network ACL", direction="return" if reply else "forward",
+        ports=tuple(denied_ports), peer=peer.label, peer_kind=peer.kind,
+        host_port=host_port and not reply)
 
 
 def _check_sgs(path: _Path, snap: Snapshot, owner: _Endpoint, *, egress: bool, peer: _Endpoint,
-               ports: tuple[int, int], fix_ports: tuple[int, int] | None = None) -> None:
+               ports: tuple[int, int], fix_ports: tuple[int, int] | None = None, host_port: bool = False) -> None:
     """The security groups on `owner`'s ENI: inbound from `peer`, or outbound to it.
-    `fix_ports`: the range to suggest opening when it is wider than the port asked about."""
+    `fix_ports`: the range to suggest opening when it is wider than the port asked about;
+    `host_port`: `ports` is a target's dynamic host port."""
     result = evaluate_sgs(snap, owner.group_ids, egress, peer.addresses, peer.group_ids, ports)
     kind = "sg-out" if egress else "sg-in"
     way, prep = ("outbound", "to") if egress else ("inbound", "from")
@@ -198,10 +185,16 @@ def _check_sgs(path: _Path, snap: Snapshot, owner: _Endpoint, *, egress: bool, p
     source = peer.group_ids[0] if peer.group_ids else ("0.0.0.0/0" if peer.on_internet else addresses_text(list(result.missing)))
     target = result.group_ids[0] if result.group_ids else owner.resource_id
     suggested = f"tcp {port_text(*fix_ports)} {prep} {source} (the whole dynamic host port range: the next task may get " \
-        f"another port)" if fix_ports else f"tcp {missing} {prep} {source}"
+        f"another port)" if fix_ports else f"tcp {{ports}} {prep} {source}"
+    several = f" (with {groups}: none allows it)" if len(result.group_ids) > 1 else ""
+    group = snap.sg_by_id.get(target)
+    missing_ports = tuple(merge_intervals((b[2], b[3]) for b in result.missing))
     path.block(code, target,
-               f"security group(s) {groups} of {owner.label} do not allow {way} tcp {missing} {prep} {peer.name or peer.label}",
-               f"add {way} rule to {target}: {suggested}")
+               f"{owner.role} security group {{resource}} does not allow {way} tcp {{ports}} {prep} {{peer}}{several}",
+               f"add {way} rule to {{resource}}: {suggested}",
+               resource_name=group.name if group else "", role=f"{owner.role} security group",
+               ports=missing_ports, peer=peer.name or peer.label, peer_kind=peer.kind,
+               host_port=host_port)
 
 
 def _check_internet_side(path: _Path, snap: Snapshot, endpoint: _Endpoint, client: _Endpoint) -> None:
@@ -215,7 +208,7 @@ def _check_internet_side(path: _Path, snap: Snapshot, endpoint: _Endpoint, clien
                    f"attach an internet gateway to {endpoint.vpc_id} and route 0.0.0.0/0 to it from {endpoint.subnet_id}")
         return
     path.hop("igw", igw.id, True, f"internet gateway {igw.id} is attached to {endpoint.vpc_id}")
-    table, route = _route_for(snap, endpoint.subnet_id or "", client.addresses)
+    table, route = route_for(snap, endpoint.subnet_id or "", client.addresses)
     table_id = table.id if table else endpoint.subnet_id or "?"
     if route is not None and route.target == igw.id and route.state == "active":
         path.hop("route", table_id, True,
@@ -225,13 +218,15 @@ def _check_internet_side(path: _Path, snap: Snapshot, endpoint: _Endpoint, clien
     path.hop("route", table_id, False, f"route table {table_id} ({endpoint.subnet_id}) {found}")
     code = "BAD_STATE_ROUTE" if route is not None and route.state != "active" else "NO_ROUTE_TO_DESTINATION"
     path.block(code, table_id,
-               f"route table {table_id} of {endpoint.subnet_id} {found}, not to {igw.id}: {endpoint.label} sits in a "
+               f"route table {{resource}} of {endpoint.subnet_id} {found}, not to {igw.id}: {{peer}} sits in a "
                f"private subnet and cannot answer the internet",
-               f"add route 0.0.0.0/0 -> {igw.id} to {table_id}, or place {endpoint.resource_id} in a public subnet")
+               f"add route 0.0.0.0/0 -> {igw.id} to {{resource}}, or place {endpoint.resource_id} in a public subnet",
+               resource_name=table.name if table else "", role=f"{endpoint.role} route table",
+               peer=endpoint.label, peer_kind=endpoint.kind)
 
 
 def _check_local_route(path: _Path, snap: Snapshot, source: _Endpoint, dest: _Endpoint) -> None:
-    table, route = _route_for(snap, source.subnet_id or "", dest.addresses)
+    table, route = route_for(snap, source.subnet_id or "", dest.addresses)
     table_id = table.id if table else source.subnet_id or "?"
     if route is not None and route.target == "local":
         path.hop("route", table_id, True, f"route table {table_id}: {route.destination} -> local (inside {source.vpc_id})")
@@ -239,29 +234,31 @@ def _check_local_route(path: _Path, snap: Snapshot, source: _Endpoint, dest: _En
     found = f"sends it to {route.target}" if route else "has no route for it"
     path.hop("route", table_id, False, f"route table {table_id} {found}")
     path.block("NO_ROUTE_TO_DESTINATION", table_id,
-               f"route table {table_id} of {source.subnet_id} {found}: {dest.label} is not reachable inside the VPC",
-               f"keep the VPC's local route in {table_id}")
+               f"route table {{resource}} of {source.subnet_id} {found}: {{peer}} is not reachable inside the VPC",
+               "keep the VPC's local route in {resource}",
+               resource_name=table.name if table else "", role=f"{source.role} route table",
+               peer=dest.label, peer_kind=dest.kind)
 
 
-def _check_crossing(path: _Path, snap: Snapshot, source: _Endpoint, dest: _Endpoint, port: int) -> None:
+def _check_crossing(path: _Path, snap: Snapshot, source: _Endpoint, dest: _Endpoint, port: int, *,
+                    host_port: bool = False) -> None:
     """NACLs between two endpoints inside one VPC: only at subnet boundaries, both ways, with the
     reply to the source's ephemeral ports."""
-    if source.subnet_id == dest.subnet_id:
+    crossings = connection_crossings(source, dest, (port, port))
+    if not crossings:
         path.hop("nacl", source.subnet_id or "?", True,
                  f"{source.label} and {dest.label} share {source.subnet_id}: NACLs apply only at the subnet boundary")
         return
-    ports = (port, port)
-    _check_nacl(path, snap, source.subnet_id or "", egress=True, peer=dest, ports=ports)
-    _check_nacl(path, snap, dest.subnet_id or "", egress=False, peer=source, ports=ports)
-    _check_nacl(path, snap, dest.subnet_id or "", egress=True, peer=source, ports=EPHEMERAL_PORTS, reply=True)
-    _check_nacl(path, snap, source.subnet_id or "", egress=False, peer=dest, ports=EPHEMERAL_PORTS, reply=True)
+    for crossing in crossings:
+        owner = source if crossing.subnet_id == source.subnet_id else dest
+        _check_nacl(path, snap, crossing, owner.role, host_port=host_port)
 
 
 def _enter_from_internet(path: _Path, snap: Snapshot, client: _Endpoint, dest: _Endpoint, port: int) -> None:
     """Internet client -> endpoint in a public subnet: IGW, return route, NACL in and out (reply)."""
     _check_internet_side(path, snap, dest, client)
-    _check_nacl(path, snap, dest.subnet_id or "", egress=False, peer=client, ports=(port, port))
-    _check_nacl(path, snap, dest.subnet_id or "", egress=True, peer=client, ports=EPHEMERAL_PORTS, reply=True)
+    for crossing in internet_crossings(dest, client, (port, port), inbound=True):
+        _check_nacl(path, snap, crossing, dest.role)
 
 
 def _leave_to_internet(path: _Path, snap: Snapshot, source: _Endpoint, port: int, what: str) -> _Endpoint | None:
@@ -269,9 +266,9 @@ def _leave_to_internet(path: _Path, snap: Snapshot, source: _Endpoint, port: int
     or a NAT gateway. Returns the client the far end sees (a public address), or None if blocked."""
     internet = _Endpoint(what, what, EVERY_ADDRESS)
     _check_sgs(path, snap, source, egress=True, peer=internet, ports=(port, port))
-    _check_nacl(path, snap, source.subnet_id or "", egress=True, peer=internet, ports=(port, port))
-    _check_nacl(path, snap, source.subnet_id or "", egress=False, peer=internet, ports=EPHEMERAL_PORTS, reply=True)
-    table, route = _route_for(snap, source.subnet_id or "", EVERY_ADDRESS)
+    for crossing in internet_crossings(source, internet, (port, port), inbound=False):
+        _check_nacl(path, snap, crossing, source.role)
+    table, route = route_for(snap, source.subnet_id or "", EVERY_ADDRESS)
     table_id = table.id if table else source.subnet_id or "?"
     target = route.target if route else None
     public_ip = None
@@ -434,7 +431,8 @@ def _to_load_balancer(snap: Snapshot, flow: Flow, source: _Endpoint, lb: LoadBal
         path.block("ELBV2_LISTENERS_MISMATCH", lb.arn,
                    f"ALB {lb.name} has no listener on port {port} (it listens on: {ports}){unconfirmed}",
                    f"connect to a listener port ({ports}): the ALB forwards from there to the tasks' host ports; "
-                   f"or create a listener on {port} (and allow tcp {port} in {', '.join(lb.group_ids)})")
+                   f"or create a listener on {port} (and allow tcp {port} in {', '.join(lb.group_ids)})",
+                   resource_name=lb.name, role="the ALB", ports=((port, port),))
         outcome = "dropped" if network_blocked else "no_listener"
         return Verdict(flow, outcome, tuple(path.hops), tuple(path.explanations), load_balancer_arn=lb.arn)
     path.hop("listener", listener.arn, True, f"listener {listener.protocol}:{listener.port} on ALB {lb.name}")
@@ -460,7 +458,8 @@ def _to_load_balancer(snap: Snapshot, flow: Flow, source: _Endpoint, lb: LoadBal
         path.hop("target-group", tg_arn, bool(records), f"target group {name}: {len(records)} registered target(s) ({states})")
         if not records:
             path.block("LAB_NO_REGISTERED_TARGETS", tg_arn, f"target group {name} has no registered targets: the ALB answers 503",
-                       f"register targets in {name} (for ECS: run the service's tasks)")
+                       f"register targets in {name} (for ECS: run the service's tasks)",
+                       resource_name=tg.name if tg else "", role="the listener rule's target group")
         for record in sorted(records, key=lambda r: _target_order(snap, r.id, r.port)):
             legs.append(evaluate_alb_to_target(snap, lb.arn, record.id, record.port, target_group_arn=tg_arn))
     return Verdict(flow, "listener", tuple(path.hops), tuple(path.explanations), load_balancer_arn=lb.arn,
@@ -502,13 +501,14 @@ def _alb_to_target(snap: Snapshot, lb_arn: str, target_id: str, port: int):
         inst = snap.instance_by_private_ip.get(target_id)
         subnet = snap.subnet_for_ip(target_id)
         if inst is not None:
-            dest = _Endpoint(f"target {target_id} ({inst.id})", target_id, (ip_int(target_id),) * 2, inst.subnet_id, inst.vpc_id, inst.group_ids, inst)
+            dest = _Endpoint(f"target {target_id} ({inst.id})", target_id, (ip_int(target_id),) * 2, inst.subnet_id,
+                             inst.vpc_id, inst.group_ids, inst, role=_TARGET_ROLE, kind=_TARGET_KIND)
         elif subnet is not None:
             task = snap.task_by_ip.get(target_id)
             eni = snap.eni_by_private_ip.get(target_id)
             groups = eni.group_ids if eni else ()
             dest = _Endpoint(f"target {target_id}" + (f" (task {task.arn.rsplit('/', 1)[-1]})" if task else ""), target_id,
-                             (ip_int(target_id),) * 2, subnet.id, subnet.vpc_id, groups)
+                             (ip_int(target_id),) * 2, subnet.id, subnet.vpc_id, groups, role=_TARGET_ROLE, kind=_TARGET_KIND)
         else:
             path.block("BAD_STATE", target_id, f"target {target_id} is in no subnet of this region", f"deregister {target_id}")
             return tuple(path.hops), tuple(path.explanations), no_binding
@@ -518,7 +518,7 @@ def _alb_to_target(snap: Snapshot, lb_arn: str, target_id: str, port: int):
             path.block("BAD_STATE", target_id, f"target {target_id} is not an instance in this region (terminated?)",
                        f"deregister {target_id}")
             return tuple(path.hops), tuple(path.explanations), no_binding
-        dest = _instance_endpoint(inst)
+        dest = _instance_endpoint(inst, _TARGET_ROLE, _TARGET_KIND)
     if inst is not None and inst.state != "running":
         path.hop("target", target_id, False, f"{inst.id} is {inst.state}")
         path.block("BAD_STATE", inst.id, f"target instance {inst.id} is {inst.state}", f"start {inst.id} or deregister it")
@@ -537,15 +537,16 @@ def _alb_to_target(snap: Snapshot, lb_arn: str, target_id: str, port: int):
     subnets = _subnets_in_order(snap, lb.subnet_ids)
     # An ECS task on a dynamic host port: suggest the range every later task may use, not this one port.
     bound = snap.binding_index.get((target_id, port))
-    dynamic = bound is not None and DYNAMIC_HOST_PORTS[0] <= port <= DYNAMIC_HOST_PORTS[1]
+    in_range = DYNAMIC_HOST_PORTS[0] <= port <= DYNAMIC_HOST_PORTS[1]
+    dynamic = bound is not None and in_range
     # SG egress depends only on the target, so one check serves every node (FACTS: ALB SG egress counts).
-    _check_sgs(path, snap, _alb_endpoint(lb), egress=True, peer=dest, ports=(port, port))
+    _check_sgs(path, snap, _alb_endpoint(lb), egress=True, peer=dest, ports=(port, port), host_port=in_range)
     for subnet_id in subnets:
         node = _alb_node(snap, lb, subnet_id)
         _check_local_route(path, snap, node, dest)
-        _check_crossing(path, snap, node, dest, port)
+        _check_crossing(path, snap, node, dest, port, host_port=in_range)
         _check_sgs(path, snap, dest, egress=False, peer=node, ports=(port, port),
-                   fix_ports=DYNAMIC_HOST_PORTS if dynamic else None)
+                   fix_ports=DYNAMIC_HOST_PORTS if dynamic else None, host_port=in_range)
     binding = no_binding
     if not path.explanations:
         binding = _binding_hops(path, snap, target_id, port)

@@ -8,9 +8,9 @@
                                      none registered -> 503
     -> the ALB-to-target leg (the evaluator's evaluate_alb_to_target: ALB SG egress, NACLs, target SG),
        then the wire (wire.py) to the target
-        dropped                      the SYN is dropped: wait the 10 s connect timeout -> 504
+        dropped                      the SYN is dropped: wait the 10 s connect timeout (scaled) -> 504
         refused                      nothing listens -> 502
-        no answer within idle timeout -> 504;  reset / not HTTP -> 502
+        no answer within idle timeout (real seconds) -> 504;  reset / not HTTP -> 502
     -> the target's response, passed back to the client
 
 AWS sources (ALB User Guide):
@@ -308,18 +308,19 @@ class AlbEmulator:
                                         record["Id"], int(record["Port"]))
 
     def _send_to_target(self, request: Request, load_balancer_arn: str, target_id: str, port: int) -> Response:
-        connect_timeout = self.view.real(CONNECT_TIMEOUT)
         leg = self.view.target_leg(load_balancer_arn, target_id, port)
-        # Dropped: an SG or NACL drops the ALB's SYN (or the answer), nothing comes back until the
-        # timeout. Refused: the instance answers the SYN with a reset, nothing listens there.
-        connection = self.wire.connect(target_id, port, path_open=leg.reachable, timeout=connect_timeout,
-                                       cancel=self.connections.stopping)
+        # Dropped: an SG or NACL drops the ALB's SYN (or the answer), nothing comes back, and the ALB
+        # gives up after its connect timeout - a simulated wait, on the sandbox's clock. Refused: the
+        # instance answers the SYN with a reset, nothing listens there. A target that is there is
+        # waited for in real seconds, as AWS waits: a slow answer on a busy machine is no 504.
+        connection = self.wire.connect(target_id, port, path_open=leg.reachable, timeout=CONNECT_TIMEOUT,
+                                       dropped_wait=self.view.real(CONNECT_TIMEOUT), cancel=self.connections.stopping)
         if isinstance(connection, Dropped):
             return error_page(504)
         if isinstance(connection, Refused):
             return error_page(502)
         idle = self.view.load_balancer_attribute(load_balancer_arn, "idle_timeout.timeout_seconds")
-        idle_timeout = self.view.real(float(idle or DEFAULT_IDLE_TIMEOUT))
+        idle_timeout = float(idle or DEFAULT_IDLE_TIMEOUT)
         upstream = connection.sock
         self.connections.track(upstream)
         try:

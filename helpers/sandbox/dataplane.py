@@ -83,11 +83,11 @@ class DataPlane:
         """A dropped path, or an instance port the path reaches: over the wire."""
         reached = verdict.outcome == "instance"
         # A dropped SYN is waited out by the client itself: the SOCKS server holds its connection
-        # unanswered (`Hold`), so the wire does not wait.
+        # unanswered (`Hold`), so the wire does not wait. A container that is there gets real
+        # seconds to accept (as the ALB gives it, alb.py): a busy machine must not look like a drop.
         connection = self.wire.connect(verdict.instance_id if reached else host,
                                        verdict.instance_port if reached else port,
-                                       path_open=reached, timeout=self.ctx.timescale.real(CONNECT_TIMEOUT),
-                                       dropped_wait=0)
+                                       path_open=reached, timeout=CONNECT_TIMEOUT, dropped_wait=0)
         if isinstance(connection, Dropped):
             return Hold(self.hold_seconds)
         if isinstance(connection, Refused):

@@ -158,8 +158,11 @@ class HealthChecker:
 
     def _due(self, key: tuple, tg: Any, now: float, timescale) -> bool:
         # Read the interval every time: a modified interval applies from the next check.
-        last = self._last_sent.get(key)
-        return last is None or now - last >= timescale.real(int(tg.health_check_interval_seconds))
+        # The first check comes one interval after registration (key[3], RegisteredAt): AWS does not
+        # document when it starts, only that a new target shows `initial` meanwhile - our choice,
+        # which also lets a learner see `initial` on every run instead of by chance.
+        last = self._last_sent.get(key, key[3])
+        return now - last >= timescale.real(int(tg.health_check_interval_seconds))
 
     # -- one check, in the pool ----------------------------------------------------------------
     def _run_check(self, check: _Check) -> None:
@@ -220,12 +223,25 @@ def http_check(sock: socket.socket, path: str, matcher: str, timeout: float) -> 
     return th.passed() if th.matches(matcher, status) else th.code_mismatch(status)
 
 
+@dataclass(frozen=True)
+class _TaskInterface:
+    """An awsvpc task's own ENI behind an ip target (sandbox/awsvpc.py); the wire knows its
+    container by the IP."""
+
+    id: str
+    state: str = "running"
+
+
 def _instance(ec2: Any, target_id: str):
-    """The EC2 instance behind a target: an instance id, or (ip targets) a private IP."""
+    """The EC2 instance behind a target: an instance id, or (ip targets) a private IP - an
+    instance's, or an awsvpc task's interface."""
     if target_id.startswith("i-"):
         return ec2.get_instance_by_id(target_id)
-    return next((instance for reservation in ec2.all_reservations() for instance in reservation.instances
-                 if instance.private_ip_address == target_id), None)
+    owner = next((instance for reservation in ec2.all_reservations() for instance in reservation.instances
+                  if instance.private_ip_address == target_id), None)
+    if owner is None and any(eni.private_ip_address == target_id and eni.status == "in-use" for eni in ec2.enis.values()):
+        return _TaskInterface(target_id)
+    return owner
 
 
 def _load_balancer_by_target_group(elbv2: Any) -> dict[str, str]:

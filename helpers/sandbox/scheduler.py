@@ -8,15 +8,16 @@ One reconcile loop, every `ctx.options.reconcile_interval` real seconds:
    does) - if its agent can reach ECS (agent_link.py; else it never joins, and a joined one shows
    agentConnected false). Its user data also sets the agent's host port range and reserved ports
    (agent_config.py). A stopped or terminated instance's tasks stop; a terminated one's container
-   instance goes INACTIVE; a DRAINING one's service tasks move (instance_drain.py).
+   instance goes INACTIVE; a DRAINING one's service tasks move to other instances.
 2. **Stops are noticed.** StopTask (desiredStatus STOPPED), a container process that died, a
    target the load balancer found unhealthy, a deleted service. A task with load balancer
    targets is deregistered first and stays DEACTIVATING until its targets have drained; then
    its container is stopped and the task is STOPPED.
 3. **Each service is kept at its desired count.** Missing tasks are placed (placement.py:
    spread across instances, CPU, memory, host ports) and get dynamic host ports the way the
-   agent picks them; extra tasks are stopped.
-4. **New tasks run.** Each gets a real container process (containers.py); once it serves, the
+   agent picks them; extra tasks are stopped. While a rolling update runs (more than one
+   deployment), deployments.py decides how many new tasks start and old ones stop.
+4. **New tasks run** - the service's, and RunTask's / StartTask's (standalone_tasks.py). Each gets a real container process (containers.py); once it serves, the
    task is RUNNING with its networkBindings, and is registered in the service's target groups
    as `instance:hostPort`.
 5. **Services report.** runningCount/pendingCount, the deployment's rollout state, and the
@@ -40,8 +41,8 @@ from moto.core.utils import utcnow
 from moto.ec2.models.instance_types import INSTANCE_TYPES
 from moto.ecs.models import Task
 
-from helpers.facts import ECS_SERVICE_LINKED_ROLE
-from helpers.sandbox import agent_config, instance_drain, placement, target_health
+from helpers.facts import ECS_SERVICE_LINKED_ROLE, ECS_SERVICE_LINKED_ROLE_MISSING
+from helpers.sandbox import agent_config, awsvpc, deployments, placement, target_health, unsupported
 from helpers.sandbox.agent_link import AgentLinks
 
 log = logging.getLogger("helpers.sandbox.scheduler")
@@ -62,6 +63,7 @@ LIVE_STATES = ("PROVISIONING", "PENDING", "ACTIVATING", "RUNNING", "DEACTIVATING
 USER_INITIATED, SCHEDULER_INITIATED = "UserInitiated", "ServiceSchedulerInitiated"
 CONTAINER_EXITED, FAILED_TO_START, TERMINATION = "EssentialContainerExited", "TaskFailedToStart", "TerminationNotice"
 ESSENTIAL_CONTAINER_EXITED = "Essential container in task exited"
+DRAINED_REASON = "Container instance is DRAINING: the service scheduler moved this task to another instance"  # ours
 
 
 def _now():
@@ -101,10 +103,9 @@ def registration_failed_message(service: str, target_group_arn: str, error: str)
     return f"(service {service}) failed to register targets in (target-group {target_group_arn}) with (error {error})"
 
 
-# The form "failed to register targets in (target-group ...) with (error ...)" is AWS's; the error
-# text AWS gives when AWSServiceRoleForECS is missing is unconfirmed - this one is ours.
-MISSING_ROLE_ERROR = (f"ECS could not register the targets: the service-linked role {ECS_SERVICE_LINKED_ROLE} "
-                      "does not exist, so ECS may not call Elastic Load Balancing for this service")
+# The form "failed to register targets in (target-group ...) with (error ...)" is AWS's. A role deleted
+# after the service was created: CreateService's error text (FACTS.md) in that form - unconfirmed.
+MISSING_ROLE_ERROR = ECS_SERVICE_LINKED_ROLE_MISSING
 
 
 def deployment_completed_message(service: str, deployment_id: str) -> str:
@@ -154,6 +155,13 @@ class TaskRun:
     targets: list[tuple[str, int]] = field(default_factory=list)  # (target group ARN, port) registered
     stopping: bool = False
     wait_for_draining: bool = True  # False when the container is already gone
+    task_ip: str = ""  # awsvpc: the task's own ENI address (awsvpc.py)
+    eni_id: str = ""
+
+    @property
+    def target(self) -> str:
+        """What a load balancer registers and reaches: the instance, or an awsvpc task's own IP."""
+        return self.task_ip or self.instance_id
 
     @property
     def task_id(self) -> str:
@@ -202,7 +210,7 @@ class EcsScheduler:
         self._agents: dict[str, Agent] = {}  # EC2 instance id -> agent
         self._runs: dict[str, TaskRun] = {}  # task ARN -> run
         self._services: dict[str, ServiceMemory] = {}  # service ARN -> memory
-        self._unsupported: set[str] = set()  # service ARNs the sandbox cannot run (logged once)
+        self._unlaunched: list[TaskRun] = []  # tasks RunTask/StartTask created since the last tick
         self._sequence = 0
 
     # -- component lifecycle --------------------------------------------------------------------
@@ -253,12 +261,22 @@ class EcsScheduler:
                 if not unknown:  # else wait a tick: a host launched during the snapshot's read may join
                     self._scale_services(tick)
                 tick.to_stop = self._drained_runs()
+                tick.to_launch += self._created_between_ticks()
             self._run_containers(tick)  # outside the lock: processes start and stop here
             with self.ctx.lock:
                 self._finish_stops(tick)
                 self._finish_launches(tick)
                 self._register_targets()
                 self._report_services()
+
+    def adopt(self, run: TaskRun) -> None:
+        """A task created outside the reconcile (RunTask, StartTask): launch it at the next tick."""
+        self._unlaunched.append(run)
+
+    def _created_between_ticks(self) -> list[TaskRun]:
+        runs = [run for run in self._unlaunched if run.task_arn in self._runs]
+        self._unlaunched.clear()
+        return runs
 
     def _run_containers(self, tick: Tick) -> None:
         containers = self._containers()
@@ -269,7 +287,7 @@ class EcsScheduler:
         for run in tick.to_launch:
             try:
                 tick.launched[run.task_arn] = containers.start(
-                    run.task_arn, task_id=run.task_id, instance_id=run.instance_id, host_port=run.host_port,
+                    run.task_arn, task_id=run.task_id, instance_id=run.target, host_port=run.host_port,
                     container_port=run.container_port, container_name=run.container_name)
             except Exception as error:  # the task fails to start, as a broken image would
                 tick.launched[run.task_arn] = error
@@ -329,6 +347,9 @@ class EcsScheduler:
                 cluster.registered_container_instances_count -= 1
             del self._agents[agent.instance_id]
 
+    def container_instance_arn(self, instance_id: str) -> str:
+        return self._agents[instance_id].container_instance_arn
+
     def _container_instance(self, agent: Agent):
         return self.ctx.ecs().container_instances.get(agent.cluster_name, {}).get(agent.container_instance_id)
 
@@ -350,9 +371,10 @@ class EcsScheduler:
                 self._begin_stop(run, task.stopped_reason or "Task stopped by user",
                                  getattr(task, "stop_code", None) or USER_INITIATED)
             elif task.last_status == "RUNNING" and not containers.is_alive(run.task_arn):
+                self._count_failure(run)
                 self._begin_stop(run, ESSENTIAL_CONTAINER_EXITED, CONTAINER_EXITED, drain=False)
-            elif service is None or service.status != "ACTIVE":
-                self._scale_in_stop(run, service)
+            elif run.service_arn and (service is None or service.status != "ACTIVE"):
+                self._scale_in_stop(run, service)  # (a standalone task, RunTask's, has no service)
             elif task.last_status == "RUNNING":
                 self._stop_if_unhealthy(run, service)
 
@@ -363,10 +385,11 @@ class EcsScheduler:
         if time.monotonic() - run.started_monotonic < grace:
             return
         for target_group_arn, port in run.targets:
-            record = self._target_record(target_group_arn, run.instance_id, port)
+            record = self._target_record(target_group_arn, run.target, port)
             if record is not None and record["State"] == target_health.UNHEALTHY:
                 reason = record.get("Description") or record.get("Reason") or "Health checks failed"
                 self._event(service, unhealthy_message(service.name, run.instance_id, port, target_group_arn, reason))
+                self._count_failure(run)
                 self._begin_stop(run, f"Task failed ELB health checks in (target-group {target_group_arn})",
                                  SCHEDULER_INITIATED, announce=True)
                 return
@@ -392,7 +415,7 @@ class EcsScheduler:
             return
         for target_group_arn, port in run.targets:
             try:
-                self.ctx.elbv2().deregister_targets(target_group_arn, [{"Id": run.instance_id, "Port": port}])
+                self.ctx.elbv2().deregister_targets(target_group_arn, [{"Id": run.target, "Port": port}])
             except Exception as error:  # the target group or the registration is gone already
                 log.info("deregistering %s:%s from %s: %s", run.instance_id, port, target_group_arn, error)
                 continue
@@ -410,7 +433,7 @@ class EcsScheduler:
         for run in self._runs.values():
             if not run.stopping:
                 continue
-            if run.wait_for_draining and any(self._still_draining(tg, run.instance_id, port, now) for tg, port in run.targets):
+            if run.wait_for_draining and any(self._still_draining(tg, run.target, port, now) for tg, port in run.targets):
                 continue
             self._task(run).last_status = "STOPPING"
             ready.append(run)
@@ -430,6 +453,8 @@ class EcsScheduler:
             task.stopped_at = task.execution_stopped_at = now
             container = task.containers[0]
             container.last_status = "STOPPED"
+            if run.eni_id:
+                awsvpc.release(self.ctx, task, run.eni_id)
             exit_code = tick.exit_codes.get(run.task_arn)
             if exit_code is not None:
                 container.exit_code = exit_code
@@ -441,36 +466,86 @@ class EcsScheduler:
             if service.status != "ACTIVE" or service.scheduling_strategy != "REPLICA":
                 continue  # a deleted service's tasks were stopped above; DAEMON is not emulated
             runs = [run for run in self._runs.values() if run.service_arn == service.arn and not run.stopping]
-            leaving = self._on_draining_instances(runs)  # to be replaced (instance_drain.py)
-            staying = [run for run in runs if run not in leaving]
-            missing = service.desired_count - len(staying)
+            if len(service.deployments) > 1:  # a rolling update in progress
+                tick.to_launch += self._roll_out(ecs, service, runs)
+                continue
+            leaving = self._on_draining_instances(runs)
+            if leaving:  # replaced like a rolling update (below)
+                tick.to_launch += self._move_off_draining(ecs, service, runs, leaving)
+                continue
+            missing = service.desired_count - len(runs)
             if missing > 0:
-                _, maximum_percent = instance_drain.deployment_percents(service)
-                allowed = instance_drain.launch_allowance(missing, len(runs), service.desired_count, maximum_percent)
-                tick.to_launch += self._place_tasks(ecs, service, allowed)
+                tick.to_launch += self._place_tasks(ecs, service, missing)
             elif missing < 0:
                 candidates = [placement.RunningTask(run.task_arn, run.instance_id, run.started_monotonic is not None,
-                                                    run.sequence) for run in staying]
+                                                    run.sequence) for run in runs]
                 for task_arn in placement.tasks_to_stop(candidates, -missing):
                     self._scale_in_stop(self._runs[task_arn], service)
-            if leaving:
-                self._move_off_draining(service, staying, leaving)
 
-    # -- draining container instances: their service tasks move (instance_drain.py) -------------------
+    # -- draining container instances -------------------------------------------------------------
+    # AWS (ECS guide "Draining Amazon ECS container instances"; ECS API UpdateContainerInstancesState):
+    # a DRAINING instance gets no new tasks (rooms_in skips it); its PENDING service tasks stop at
+    # once; its RUNNING ones are replaced within minimumHealthyPercent / maximumPercent - the same
+    # arithmetic as a rolling update (deployments.plan: replacements start first at 100/200);
+    # tasks not started by a service keep running. The stopped reason AWS shows is not documented:
+    # DRAINED_REASON is ours (stop code ServiceSchedulerInitiated).
     def _on_draining_instances(self, runs: list[TaskRun]) -> list[TaskRun]:
         draining = {agent.instance_id for agent in self._agents.values()
                     if (ci := self._container_instance(agent)) is not None and ci.status == "DRAINING"}
         return [run for run in runs if run.instance_id in draining]
 
-    def _move_off_draining(self, service, staying: list[TaskRun], leaving: list[TaskRun]) -> None:
-        """Stop tasks on DRAINING instances: not-yet-serving ones at once, serving ones only as far
-        as minimumHealthyPercent allows (their replacements were started first)."""
-        minimum_percent, _ = instance_drain.deployment_percents(service)
-        serving = [run for run in leaving if self._serving(run, service)]
-        healthy = sum(self._serving(run, service) for run in staying) + len(serving)
-        allowed = instance_drain.stop_allowance(len(serving), healthy, service.desired_count, minimum_percent)
-        for run in [run for run in leaving if run not in serving] + serving[:allowed]:
-            self._begin_stop(run, instance_drain.DRAINED_REASON, SCHEDULER_INITIATED, announce=True)
+    def _move_off_draining(self, ecs, service, runs: list[TaskRun], leaving: list[TaskRun]) -> list[TaskRun]:
+        staying = [run for run in runs if run not in leaving]
+        pending = [run for run in leaving if self._task(run).last_status != "RUNNING"]
+        running = [run for run in leaving if run not in pending]
+        step = deployments.plan(service.desired_count, *deployments.percents(service), new_live=len(staying),
+                                new_healthy=sum(self._healthy(run, service) for run in staying), old_live=len(running))
+        for run in pending + running[:step.stop_old]:
+            self._begin_stop(run, DRAINED_REASON, SCHEDULER_INITIATED, announce=True)
+        return self._place_tasks(ecs, service, step.start) if step.start else []
+
+    def _roll_out(self, ecs, service, runs: list[TaskRun]) -> list[TaskRun]:
+        """One step of a rolling update: deployments.plan decides how many to start and stop."""
+        if deployments.tripped(service):
+            self._circuit_breaker_trips(service)
+        if service.deployments[0].get("rolloutState") == "FAILED":
+            return []  # a failed deployment launches nothing more (ECS API DeploymentCircuitBreaker)
+        primary = service.deployments[0]["id"]
+        new = [run for run in runs if self._task(run).started_by == primary]
+        old = [run for run in runs if self._task(run).started_by != primary]
+        step = deployments.plan(service.desired_count, *deployments.percents(service), new_live=len(new),
+                                new_healthy=sum(self._healthy(run, service) for run in new), old_live=len(old))
+        candidates = [placement.RunningTask(run.task_arn, run.instance_id, run.started_monotonic is not None,
+                                            run.sequence) for run in old]
+        for task_arn in placement.tasks_to_stop(candidates, step.stop_old):
+            self._scale_in_stop(self._runs[task_arn], service)
+        draining_old = any(run.service_arn == service.arn and run.stopping and self._task(run).started_by != primary
+                           for run in self._runs.values())
+        if not old and not draining_old:
+            deployments.finish_old(service)
+        return self._place_tasks(ecs, service, step.start) if step.start else []
+
+    def _circuit_breaker_trips(self, service) -> None:
+        failed = service.deployments[0]
+        self._event(service, deployments.failed_message(service.name, failed["id"]))
+        rollback = deployments.fail(service)
+        if rollback is not None:
+            self._event(service, deployments.rolling_back_message(service.name, failed["id"], rollback["taskDefinition"]))
+
+    def _count_failure(self, run: TaskRun) -> None:
+        service = self.ctx.ecs().services.get(f"{run.cluster_name}:{run.service_name}")
+        if service is not None:
+            deployments.count_failure(service, self._task(run).started_by)
+
+    def _healthy(self, run: TaskRun, service) -> bool:
+        """RUNNING, registered and healthy in each of the service's target groups."""
+        if self._task(run).last_status != "RUNNING":
+            return False
+        wanted = self._wanted_targets(run, service)
+        if set(wanted) - set(run.targets):
+            return False
+        return all((self._target_record(tg, run.target, port) or {}).get("State") == target_health.HEALTHY
+                   for tg, port in wanted)
 
     def _place_tasks(self, ecs, service, count: int) -> list[TaskRun]:
         definition = self._task_definition(ecs, service) if count > 0 else None
@@ -487,23 +562,23 @@ class EcsScheduler:
                 self._report(service, "placement", placement.placement_failure_message(service.name, where))
                 break
             self._resolved(service, "placement")  # (if the next task fails, that is a new event)
-            room = where.room
-            dynamic = room.dynamic_ports_for(needs, host_port_range)
-            room.take(needs, dynamic)
-            self._agents[room.instance_id].last_assigned_port = room.last_assigned_port
-            placed.append(self._create_task(ecs, service, definition, container_def, needs, room.instance_id, dynamic))
+            placed.append(self._create_task(ecs, service, definition, container_def, needs, where.room))
         if placed:
             self._event(service, started_message(service.name, [run.task_id for run in placed]))
         return placed
 
     def _rooms(self, service) -> list[placement.InstanceRoom]:
-        """The cluster's usable container instances, with what this scheduler's tasks hold on them."""
+        return self.rooms_in(service.cluster_name, service.arn)
+
+    def rooms_in(self, cluster_name: str, service_arn: str = "") -> list[placement.InstanceRoom]:
+        """The cluster's usable container instances, with what this scheduler's tasks hold on them
+        (`service_tasks` counts the tasks of `service_arn`, for spreading)."""
         ec2 = self.ctx.ec2()
         rooms = []
         for agent in self._agents.values():
             container_instance = self._container_instance(agent)
             instance = ec2.get_instance_by_id(agent.instance_id)
-            if (agent.cluster_name != service.cluster_name or container_instance is None
+            if (agent.cluster_name != cluster_name or container_instance is None
                     or container_instance.status != "ACTIVE" or instance is None or instance.state != "running"):
                 continue
             on_instance = [run for run in self._runs.values() if run.instance_id == agent.instance_id]
@@ -513,7 +588,7 @@ class EcsScheduler:
                 cpu_free=agent.cpu - sum(run.needs.cpu for run in on_instance),
                 memory_free=agent.memory - sum(run.needs.memory for run in on_instance),
                 ports_in_use=set().union(*(run.ports for run in on_instance)),
-                service_tasks=sum(1 for run in on_instance if run.service_arn == service.arn and not run.stopping),
+                service_tasks=sum(1 for run in on_instance if run.service_arn == service_arn and not run.stopping),
                 all_tasks=len(on_instance),
                 last_assigned_port=agent.last_assigned_port,
                 port_range=agent.host_port_range,
@@ -524,18 +599,37 @@ class EcsScheduler:
         return rooms
 
     def _create_task(self, ecs, service, definition, container_def: dict, needs: placement.TaskNeeds,
-                     instance_id: str, dynamic_ports: list[int]) -> TaskRun:
-        agent = self._agents[instance_id]
-        cluster = ecs.clusters[service.cluster_name]
+                     room: placement.InstanceRoom) -> TaskRun:
         deployment_id = service.deployments[0]["id"] if service.deployments else ""
+        return self.create_task(
+            service.cluster_name, definition, container_def, needs, room, group=f"service:{service.name}",
+            started_by=deployment_id, tags=list(service.tags) if service.propagate_tags == "SERVICE" else [],
+            load_balancers=service.load_balancers, service_arn=service.arn, service_name=service.name,
+            network_configuration=getattr(service, "network_configuration", None))
+
+    def create_task(self, cluster_name: str, definition, container_def: dict, needs: placement.TaskNeeds,
+                    room: placement.InstanceRoom, *, group: str, started_by: str, tags: list,
+                    load_balancers=(), service_arn: str = "", service_name: str = "", network_configuration=None):
+        """A new PENDING task on `room` (its resources booked, dynamic host ports picked as the agent
+        picks them); its container starts at the next reconcile. Hold ctx.lock."""
+        ecs = self.ctx.ecs()
+        instance_id = room.instance_id
+        dynamic_ports = room.dynamic_ports_for(needs, self.ctx.options.host_port_range)  # the agent's own range
+        room.take(needs, dynamic_ports)
+        agent = self._agents[instance_id]
+        agent.last_assigned_port = room.last_assigned_port
+        cluster = ecs.clusters[cluster_name]
         task = Task(cluster, definition, agent.container_instance_arn,
                     {"CPU": needs.cpu, "MEMORY": needs.memory, "PORTS": list(needs.static_host_ports), "PORTS_UDP": []},
-                    backend=ecs, group=f"service:{service.name}", launch_type="EC2", started_by=deployment_id,
-                    tags=list(service.tags) if service.propagate_tags == "SERVICE" else [])
-        # A bridge-mode task has no network interface to provision: it starts PENDING (ECS guide, "Task lifecycle").
-        task.last_status = "PENDING"
+                    backend=ecs, group=group, launch_type="EC2", started_by=started_by, tags=tags,
+                    networking_configuration=network_configuration if awsvpc.is_awsvpc(definition) else None)
+        # A bridge-mode task has no network interface to provision: it starts PENDING; an awsvpc
+        # task starts PROVISIONING while its ENI is made (ECS guide, "Task lifecycle").
+        task.last_status = "PROVISIONING" if awsvpc.is_awsvpc(definition) else "PENDING"
         task.created_at = _now()
         task.availability_zone = self.ctx.ec2().get_instance_by_id(instance_id).placement.zone
+        eni_id, task_ip = (awsvpc.provision(self.ctx, task, network_configuration, task.availability_zone)
+                           if awsvpc.is_awsvpc(definition) else ("", ""))
         task.cpu, task.memory = str(needs.cpu), str(needs.memory)
         task.stop_code = None
         container = task.containers[0]  # moto models one container: the one serving traffic
@@ -544,27 +638,27 @@ class EcsScheduler:
         ecs.tasks.setdefault(cluster.name, {})[task.task_arn] = task
 
         bindings = network_bindings(definition, container_def, iter(dynamic_ports))
-        lb_port = next((lb.get("containerPort") for lb in service.load_balancers
+        lb_port = next((lb.get("containerPort") for lb in load_balancers
                         if lb.get("containerName") == container_def.get("name")), None)
         container_port = lb_port or (bindings[0]["containerPort"] if bindings else 0)
         self._sequence += 1
-        run = TaskRun(task.task_arn, service.arn, service.name, cluster.name, instance_id, needs,
-                      container_def.get("name") or "app", container_port, bindings, self._sequence)
+        run = TaskRun(task.task_arn, service_arn, service_name, cluster.name, instance_id, needs,
+                      container_def.get("name") or "app", container_port, bindings, self._sequence,
+                      task_ip=task_ip, eni_id=eni_id)
         self._runs[run.task_arn] = run
         return run
 
     def _task_definition(self, ecs, service):
-        """The service's task definition, if the sandbox can run it: bridge or host mode on EC2
-        (what this course is about). Otherwise the service stays at 0 tasks and the log says why."""
+        """The service's task definition, if the sandbox can run it (unsupported.py). Otherwise the
+        service stays at 0 tasks and an event says why."""
         try:
             definition = ecs.describe_task_definition(service.task_definition)
         except Exception:
-            definition = None
-        if definition is None or service.launch_type == "FARGATE" or (definition.network_mode or "bridge") == "awsvpc":
-            if service.arn not in self._unsupported:
-                self._unsupported.add(service.arn)
-                log.warning("service %s: the sandbox runs only bridge/host-mode EC2 tasks; not starting %s",
-                            service.name, service.task_definition)
+            return None  # (a deleted revision: moto refuses such services at CreateService)
+        what = unsupported.not_run(definition, launch_type=service.launch_type,
+                                   deployment_controller=service.deployment_controller)
+        if what is not None:
+            self._report(service, "unsupported", unsupported.service_event(service.name, what))
             return None
         return definition
 
@@ -576,6 +670,7 @@ class EcsScheduler:
             if task is None or run.task_arn not in self._runs:
                 continue
             if isinstance(outcome, Exception):
+                self._count_failure(run)
                 task.desired_status = task.last_status = task.containers[0].last_status = "STOPPED"
                 task.stop_code, task.stopped_reason = FAILED_TO_START, f"CannotStartContainerError: {outcome}"
                 task.stopped_at = _now()
@@ -587,7 +682,12 @@ class EcsScheduler:
             task.connectivity, task.connectivity_at = "CONNECTED", now
             container = task.containers[0]
             container.last_status = "RUNNING"
-            container.network_bindings = run.network_bindings
+            if run.task_ip:  # awsvpc: no host port; the container is reached on the task's own IP
+                container.network_bindings = []
+                container.network_interfaces = [{"attachmentId": task.attachments[0]["id"], "privateIpv4Address": run.task_ip}]
+                self.ctx.changed()  # the evaluator finds an ip target's task among RUNNING tasks
+            else:
+                container.network_bindings = run.network_bindings
             run.started_monotonic = time.monotonic()
 
     def _register_targets(self) -> None:
@@ -606,7 +706,7 @@ class EcsScheduler:
                                  registration_failed_message(service.name, target_group_arn, MISSING_ROLE_ERROR))
                     continue
                 try:
-                    self.ctx.elbv2().register_targets(target_group_arn, [{"Id": run.instance_id, "Port": port}])
+                    self.ctx.elbv2().register_targets(target_group_arn, [{"Id": run.target, "Port": port}])
                 except Exception as error:  # e.g. the target group was deleted
                     message = getattr(error, "message", None) or str(error)
                     self._report(service, f"register:{target_group_arn}",
@@ -645,9 +745,12 @@ class EcsScheduler:
             statuses = [self._task(run).last_status for run in runs]
             service.running_count = statuses.count("RUNNING")
             service.pending_count = statuses.count("PENDING") + statuses.count("PROVISIONING")
-            if service.deployments:
-                service.deployments[0].update(desiredCount=service.desired_count, runningCount=service.running_count,
-                                              pendingCount=service.pending_count, updatedAt=_now())
+            for index, deployment in enumerate(service.deployments):
+                mine = [self._task(run).last_status for run in runs if self._task(run).started_by == deployment["id"]]
+                if index == 0:  # (an ACTIVE deployment keeps the desiredCount it had)
+                    deployment["desiredCount"] = service.desired_count
+                deployment.update(runningCount=mine.count("RUNNING"), updatedAt=_now(),
+                                  pendingCount=mine.count("PENDING") + mine.count("PROVISIONING"))
             if service.status == "ACTIVE" and self._steady(service, runs):
                 self._complete_deployment(service)
                 self._report(service, "steady", steady_state_message(service.name))
@@ -664,18 +767,7 @@ class EcsScheduler:
         # healthy in its load balancer (ECS API TaskSet.stabilityStatus).
         if service.running_count != service.desired_count or len(runs) != service.desired_count:
             return False
-        return all(self._serving(run, service) for run in runs)
-
-    def _serving(self, run: TaskRun, service) -> bool:
-        """RUNNING, not stopping, and healthy in every target group of its service."""
-        wanted = self._wanted_targets(run, service)
-        if run.stopping or self._task(run).last_status != "RUNNING" or set(wanted) - set(run.targets):
-            return False
-        for target_group_arn, port in wanted:
-            record = self._target_record(target_group_arn, run.instance_id, port)
-            if record is None or record["State"] != target_health.HEALTHY:
-                return False
-        return True
+        return all(not run.stopping and self._healthy(run, service) for run in runs)
 
     def _complete_deployment(self, service) -> None:
         deployment = service.deployments[0] if service.deployments else None
@@ -796,6 +888,8 @@ def task_needs(definition, container_def: dict) -> placement.TaskNeeds:
               else sum(int(c.get("memoryReservation") or c.get("memory") or 0) for c in containers))
     static, dynamic = [], 0
     host_mode = definition.network_mode == "host"
+    if awsvpc.is_awsvpc(definition):  # the task's own ENI: no host port taken
+        return placement.TaskNeeds(cpu, memory, (), 0)
     for mapping in container_def.get("portMappings") or []:
         host_port = mapping.get("containerPort") if host_mode else mapping.get("hostPort")
         if host_port:
@@ -806,8 +900,9 @@ def task_needs(definition, container_def: dict) -> placement.TaskNeeds:
 
 
 def network_bindings(definition, container_def: dict, dynamic_ports) -> list[dict]:
-    """containers[].networkBindings once RUNNING (ECS API NetworkBinding)."""
-    host_mode = definition.network_mode == "host"
+    """containers[].networkBindings once RUNNING (ECS API NetworkBinding). In awsvpc mode these
+    are the sandbox's own record (host port = container port on the task's IP); AWS shows none."""
+    host_mode = definition.network_mode in ("host", "awsvpc")
     bindings = []
     for mapping in container_def.get("portMappings") or []:
         container_port = int(mapping["containerPort"])

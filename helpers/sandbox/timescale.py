@@ -4,6 +4,10 @@ AWS's health-check interval is 30 s and its deregistration delay 300 s; a notebo
 wait that long. The sandbox keeps AWS's numbers in the API (what you configure and read back
 is what AWS would show) and runs them `factor` times faster: with the default 0.02, one AWS
 second lasts 20 ms, a 30 s interval 0.6 s and a 300 s delay 6 s.
+
+It shortens only what AWS waits on purpose (intervals, delays, the timeout of a packet that was
+dropped), never a wait for real work: the ALB gives a target that is there its full connect and
+idle timeouts in real seconds, so a slow answer on a busy machine is not turned into a 504.
 """
 
 from __future__ import annotations

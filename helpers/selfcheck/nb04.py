@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from helpers.evaluator.crossing import sg_admits
 from helpers.selfcheck import Report, expect, report
 from helpers.traffic import request_many
 
@@ -16,26 +17,21 @@ def _host_ports(lab, stack) -> list[int]:
 def ephemeral_range_from_alb(lab, stack) -> Report:
     """The exercise: an inbound rule on the hosts' SG admits every task's host port from the
     ALB's SG (and not from the whole internet); the targets are healthy; requests are answered."""
-    rules = lab.clients.ec2.describe_security_group_rules(
-        Filters=[{"Name": "group-id", "Values": [stack.host_sg_id]}])["SecurityGroupRules"]
-    inbound = [r for r in rules if not r["IsEgress"] and r["IpProtocol"] in ("tcp", "-1")]
     ports = _host_ports(lab, stack)
-
-    def covers(rule, port):
-        return rule["IpProtocol"] == "-1" or rule["FromPort"] <= port <= rule["ToPort"]
-
-    from_alb = [r for r in inbound if r.get("ReferencedGroupInfo", {}).get("GroupId") == stack.alb_sg_id]
-    from_anywhere = [r for r in inbound if r.get("CidrIpv4") == "0.0.0.0/0"]
+    snap = lab.snapshot()
+    hosts = (stack.host_sg_id,)
+    from_alb = all(sg_admits(snap, hosts, (p, p), peer_group=stack.alb_sg_id) for p in ports)
+    from_anywhere = any(sg_admits(snap, hosts, (p, p), peer_cidr="0.0.0.0/0") for p in ports)
     states = [d["TargetHealth"]["State"] for d in lab.clients.elbv2.describe_target_health(
         TargetGroupArn=stack.target_group_arn)["TargetHealthDescriptions"]]
     outcomes = request_many(f"http://{stack.alb_dns_name}/", 6, proxy=lab.socks_proxy, timeout=5.0)
     answered = sum(o.kind == "answered" for o in outcomes)
     return report([
-        expect(ports and all(any(covers(r, p) for r in from_alb) for p in ports),
+        expect(ports and from_alb,
                "the hosts' security group admits every task's host port from the ALB's security group",
                "no rule admits the tasks' host ports from the ALB's SG yet - authorize tcp 32768-65535 "
                "with UserIdGroupPairs=[{'GroupId': stack.alb_sg_id}]"),
-        expect(not any(covers(r, p) for r in from_anywhere for p in ports),
+        expect(not from_anywhere,
                "and not from the whole internet (0.0.0.0/0)",
                "a rule admits the host ports from 0.0.0.0/0 - anyone can skip the ALB; use the ALB's SG as the source"),
         expect(states and all(s == "healthy" for s in states), f"all {len(states)} targets are healthy",

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 from helpers.evaluator import read_snapshot
 from helpers.evaluator.nacl import evaluate_nacl
-from helpers.evaluator.ports import EPHEMERAL_PORTS, cidr_range
+from helpers.evaluator.ports import cidr_range
+from helpers.facts import DYNAMIC_HOST_PORTS, INTERNET_CLIENT_IP, RETURN_PORTS
 from helpers.selfcheck import CheckResult, Report, expect, report
-
-DYNAMIC_PORTS = (32768, 65535)
-EVERY_ADDRESS = (0, 2**32 - 1)
 
 
 def _acl_of(snap, subnet_id):
@@ -34,11 +32,11 @@ def tight_hosts_acl(lab, stack) -> Report:
                "(replace_network_acl_association)"),
     ]
     if len(custom) == len(acls):
-        inbound_ok = all(evaluate_nacl(snap, a, False, cidr_range(c), DYNAMIC_PORTS).ok for a in custom for c in alb_cidrs)
-        outbound_ok = all(evaluate_nacl(snap, a, True, cidr_range(c), EPHEMERAL_PORTS).ok for a in custom for c in alb_cidrs)
-        # The internet: any address outside the VPC, here a documentation address.
-        internet = cidr_range("203.0.113.10/32")
-        closed = all(not evaluate_nacl(snap, a, False, internet, DYNAMIC_PORTS).allowed
+        inbound_ok = all(evaluate_nacl(snap, a, False, cidr_range(c), DYNAMIC_HOST_PORTS).ok for a in custom for c in alb_cidrs)
+        outbound_ok = all(evaluate_nacl(snap, a, True, cidr_range(c), RETURN_PORTS).ok for a in custom for c in alb_cidrs)
+        # The internet: any address outside the VPC, here the course's documentation address.
+        internet = cidr_range(INTERNET_CLIENT_IP)
+        closed = all(not evaluate_nacl(snap, a, False, internet, DYNAMIC_HOST_PORTS).allowed
                      and not evaluate_nacl(snap, a, False, internet, (8081, 8081)).allowed for a in custom)
         results += [
             expect(inbound_ok, f"inbound: tcp 32768-65535 is allowed from the ALB's subnets ({', '.join(alb_cidrs)})",

@@ -2,36 +2,32 @@
 
 from __future__ import annotations
 
+from helpers.audit import run_audit
+from helpers.evaluator.crossing import sg_admits, sg_admitted
+from helpers.evaluator.ports import ALL_PORTS, EVERY_ADDRESS, addresses_text
+from helpers.facts import DYNAMIC_HOST_PORTS
 from helpers.selfcheck import CheckResult, Report, expect, report
-
-DYNAMIC = (32768, 65535)
-
-
-def _sources(group: dict) -> tuple[set[str], set[str]]:
-    """(CIDRs, group ids) that any inbound rule of `group` admits."""
-    cidrs = {r["CidrIp"] for p in group["IpPermissions"] for r in p.get("IpRanges", [])}
-    cidrs |= {r["CidrIpv6"] for p in group["IpPermissions"] for r in p.get("Ipv6Ranges", [])}
-    groups = {g["GroupId"] for p in group["IpPermissions"] for g in p.get("UserIdGroupPairs", [])}
-    return cidrs, groups
 
 
 def only_the_alb(lab, stack, direct_url: str) -> Report:
     """Exercise 1: the host SG admits tcp 32768-65535 from the ALB's SG and nothing from any
     address range; the ALB still answers; `direct_url` (a host's public name : a task's host
     port) no longer does."""
-    group = lab.clients.ec2.describe_security_groups(GroupIds=[stack.host_sg_id])["SecurityGroups"][0]
-    cidrs, groups = _sources(group)
-    from_alb = any(p.get("IpProtocol") == "tcp" and p.get("FromPort", 0) <= DYNAMIC[0] and p.get("ToPort", 0) >= DYNAMIC[1]
-                   and any(g["GroupId"] == stack.alb_sg_id for g in p.get("UserIdGroupPairs", []))
-                   for p in group["IpPermissions"])
+    snap = lab.snapshot()
+    hosts = (stack.host_sg_id,)
+    from_alb = sg_admits(snap, hosts, DYNAMIC_HOST_PORTS, peer_group=stack.alb_sg_id)
+    # Anything an address (no group membership) gets in on, and every other group the rules admit.
+    by_address = sg_admitted(snap, hosts, False, EVERY_ADDRESS, (), ALL_PORTS)
+    other_groups = [g.id for g in snap.security_groups if g.id != stack.alb_sg_id
+                    and sg_admitted(snap, hosts, False, None, (g.id,), ALL_PORTS)]
     through_alb = lab.request(f"http://{stack.alb_dns_name}/", timeout=10.0)
     direct = lab.request(direct_url)
     results: list[CheckResult] = [
         expect(from_alb, "the host SG admits tcp 32768-65535 from the ALB's security group",
                "add the rule: tcp 32768-65535 with UserIdGroupPairs=[{'GroupId': stack.alb_sg_id}]"),
-        expect(not cidrs, "no rule of the host SG admits an address range (0.0.0.0/0 is gone)",
-               f"the host SG still admits {', '.join(sorted(cidrs))} - revoke those rules"),
-        expect(groups <= {stack.alb_sg_id}, "the ALB's SG is the only source the host SG names",
+        expect(not by_address, "no rule of the host SG admits an address range (0.0.0.0/0 is gone)",
+               f"the host SG still admits {addresses_text(by_address)} - revoke those rules"),
+        expect(not other_groups, "the ALB's SG is the only source the host SG names",
                "the host SG names other groups as sources too - only the ALB's SG should be there"),
         expect(through_alb.kind == "answered", "a request through the ALB is answered",
                f"a request through the ALB fails: {through_alb.summary()} - did the ALB's rule go too?"),
@@ -44,8 +40,6 @@ def only_the_alb(lab, stack, direct_url: str) -> Report:
 def hardened(lab, stack) -> Report:
     """The end state: hosts in private subnets without public IPs, the ALB answering for every
     task, and an audit with no finding."""
-    from helpers.audit import run_audit
-
     reservations = lab.clients.ec2.describe_instances(InstanceIds=stack.instance_ids)["Reservations"]
     instances = [i for r in reservations for i in r["Instances"]]
     private = all(i["SubnetId"] in stack.private_subnet_ids for i in instances)

@@ -16,17 +16,22 @@ from typing import Any, Callable
 from traitlets import Any as AnyTrait
 from traitlets import Bool, HasTraits, Int, List, TraitError, Unicode, validate
 
-from helpers.evaluator.model import Verdict
+from helpers.evaluator.model import Explanation, Verdict
+
+
+def _blocker_words(e: Explanation) -> str:
+    """ "ENI_SG_RULES_MISMATCH (the ALB's security group)": the code, and where when it is known."""
+    return f"{e.code} ({e.role})" if e.role else e.code
 
 
 def verdict_summary(verdict: Verdict) -> str:
-    """One line for a verdict: "reachable", "blocked: CODE, ...", and how many targets are blocked."""
-    codes = list(dict.fromkeys(e.code for e in verdict.explanations))
+    """One line for a verdict: "reachable", "blocked: CODE (where), ...", and how many targets are blocked."""
+    codes = list(dict.fromkeys(_blocker_words(e) for e in verdict.explanations))
     head = "reachable" if verdict.reachable else "blocked"
     parts = [f"{head}: {', '.join(codes)}" if codes else head]
     stuck = [leg for leg in verdict.targets if not leg.reachable]
     if stuck:
-        leg_codes = list(dict.fromkeys(e.code for leg in stuck for e in leg.explanations))
+        leg_codes = list(dict.fromkeys(_blocker_words(e) for leg in stuck for e in leg.explanations))
         parts.append(f"{len(stuck)} of {len(verdict.targets)} targets blocked: {', '.join(leg_codes)}")
     return "; ".join(parts)
 

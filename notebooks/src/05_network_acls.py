@@ -192,9 +192,9 @@ tight_hosts_acl(lab, stack)
 # %%
 print("before:", wait_for_service(lab.clients, stack))
 print("deleted outbound rules:", delete_entries(lab.clients, hosts_acl_id, egress=True))
+print(lab.request(alb_url, timeout=10.0))
 why = lab.explain(alb_url)
 print(network_acl_table(lab.clients, hosts_acl_id, egress=True))
-print(lab.request(alb_url, timeout=10.0))
 
 # %% [markdown]
 # A **504 Gateway Time-out**, and it comes from the ALB itself (`Server: awselb/2.0`): the ALB

@@ -1,7 +1,7 @@
 # %% [markdown]
 # # 06 · Hardening: only the ALB may reach the tasks
 #
-# Time: at least 15 minutes, plus the exercises (reading 8 min, running 28 s) · needs: `05_network_acls`
+# Time: at least 15 minutes, plus the exercises (reading 9 min, running 28 s) · needs: `05_network_acls`
 #
 # Words you don't know: the [glossary](../docs/GLOSSARY.md). Stuck? The [cheat sheet](../docs/CHEATSHEET.md).
 #
@@ -20,7 +20,8 @@
 # - reach a task *around* the ALB, then close that door with a security-group-to-security-group
 #   rule (your exercise);
 # - move the hosts into private subnets and see why the internet cannot even address them;
-# - look inside `AWSServiceRoleForECS`: who may use it, and what it allows;
+# - look inside `AWSServiceRoleForECS`: who may use it, and what it allows - and what ECS says
+#   without it;
 # - run the audit again and get a clean report.
 #
 # Everything runs in the **sandbox**: no account, no cost.
@@ -177,9 +178,8 @@ print(network_acl_table(lab.clients, lab.snapshot().nacl_by_subnet[stack.private
 # Who registers each new task - `instance:host port` - in the target group? Not you, not the
 # task: **ECS** does, with the **service-linked role** `AWSServiceRoleForECS`. AWS creates it in
 # your account the first time you create a cluster (the sandbox does the same). Without it, ECS
-# may not call Elastic Load Balancing on your behalf: on AWS, `CreateService` with a load
-# balancer then fails with `InvalidParameterException: Unable to assume the service linked role.
-# Please verify that the ECS service linked role exists.`
+# may not call Elastic Load Balancing on your behalf: `CreateService` with a load balancer fails -
+# you will see it below.
 #
 # > **The post says** the role lets ECS register *target groups*. **AWS does** something
 # > narrower: the target group is yours; the role lets ECS register and deregister *targets*
@@ -220,6 +220,41 @@ print("ECS logged target registrations:", any(" registered " in e["message"] for
 bound = {(row[1], row[3]) for row in lab.tasks(stack).rows}
 targets = {tuple(row[1].rsplit(":", 1)) for row in lab.targets(stack).rows}
 print("every running task's instance:host port is a registered target:", bound <= targets)
+
+# %% [markdown]
+# ### Without the role
+# Take the role away and ask for a second service behind the same target group. (On AWS, IAM's
+# `DeleteServiceLinkedRole` only *starts* a deletion, which fails while ECS still uses the role -
+# [IAM API](https://docs.aws.amazon.com/IAM/latest/APIReference/API_DeleteServiceLinkedRole.html).
+# The sandbox deletes it at once, so you can see what ECS answers without it. Don't try this in
+# an account you care about.)
+
+# %%
+from botocore.exceptions import ClientError
+
+ecs = lab.clients.ecs
+first = ecs.describe_services(cluster=stack.cluster_name, services=[stack.service_name])["services"][0]
+second = {"cluster": stack.cluster_name, "serviceName": "second", "taskDefinition": first["taskDefinition"],
+          "desiredCount": 0, "loadBalancers": first["loadBalancers"]}
+iam.delete_service_linked_role(RoleName="AWSServiceRoleForECS")
+try:
+    ecs.create_service(**second)
+except ClientError as error:
+    print(f"{error.response['Error']['Code']}: {error.response['Error']['Message']}")
+found = ecs.describe_services(cluster=stack.cluster_name, services=["second"])["services"]
+print("active services named 'second':", sum(s["status"] == "ACTIVE" for s in found))
+
+# %% [markdown]
+# Nothing was created: not half a service, not a service without traffic. Create the role again
+# (`aws iam create-service-linked-role --aws-service-name ecs.amazonaws.com`), and the same call
+# works:
+
+# %%
+role = iam.create_service_linked_role(AWSServiceName="ecs.amazonaws.com")["Role"]
+created = ecs.create_service(**second)["service"]
+ecs.delete_service(cluster=stack.cluster_name, service="second", force=True)  # it was only a test
+print("role:", role["RoleName"])
+print("second service:", created["serviceName"], created["status"])
 
 # %% [markdown]
 # ## The audit, after

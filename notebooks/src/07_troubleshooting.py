@@ -95,8 +95,6 @@ except WaitTimeout:
 # blocks every target alike):
 
 # %%
-# NBVAL_IGNORE_OUTPUT
-# (known defect, to fix: this digest differs when the sandbox has run other notebooks first)
 why = lab.explain(alb_url)
 print(blocker_digest(why))
 

@@ -41,6 +41,7 @@ def apply(ctx) -> None:
     """Install every fix (once per process); later calls only switch to the newer context."""
     global _installed
     elbv2.use_timescale(ctx.timescale)
+    ecs.use_context(ctx)
     iam.load_aws_managed_policies()
     if _installed:
         return

@@ -10,9 +10,21 @@ from moto.ecs.exceptions import EcsClientException, InvalidParameterException
 from moto.ecs.models import EC2ContainerServiceBackend, Task
 from moto.ecs.responses import EC2ContainerServiceResponse
 from moto.elbv2.models import elbv2_backends
+from moto.iam import models as iam_models
+from moto.iam.exceptions import NotFoundException
 
-from helpers.sandbox import target_health
+from helpers.facts import ECS_SERVICE_LINKED_ROLE, ECS_SERVICE_LINKED_ROLE_MISSING
+
+from helpers.sandbox import deployments, standalone_tasks, target_health
 from helpers.sandbox.moto_fixes._patching import check_before, wrap
+
+
+_context = None  # the newest sandbox: its scheduler runs RunTask's and StartTask's tasks
+
+
+def use_context(ctx) -> None:
+    global _context
+    _context = ctx
 
 
 def install() -> None:
@@ -28,6 +40,8 @@ def _install_task_fixes() -> None:
     wrap(EC2ContainerServiceBackend, "list_tasks", _list_tasks)
     EC2ContainerServiceResponse.list_tasks = _list_tasks_request
     wrap(EC2ContainerServiceResponse, "create_service", _keep_health_check_grace_period)
+    wrap(EC2ContainerServiceResponse, "run_task", _run_task)
+    wrap(EC2ContainerServiceResponse, "start_task", _start_task)
 
 
 def _get_last_status(self: Task) -> str:
@@ -85,13 +99,55 @@ def _list_tasks(
 
 def _keep_health_check_grace_period(original, self: EC2ContainerServiceResponse):
     # Why: moto's CreateService drops healthCheckGracePeriodSeconds, which the scheduler needs
-    # before it acts on failed ELB health checks (ECS API CreateService).
+    # before it acts on failed ELB health checks, and deploymentConfiguration, which bounds a
+    # rolling update (ECS API CreateService). (UpdateService keeps both.)
     result = original(self)
     grace = self._get_int_param("healthCheckGracePeriodSeconds")
+    configuration = self._get_param("deploymentConfiguration")
+    service = self.ecs_backend.describe_services(self._get_param("cluster", "default"), [self._get_param("serviceName")])[0][0]
     if grace is not None:
-        service = self.ecs_backend.describe_services(self._get_param("cluster", "default"), [self._get_param("serviceName")])[0][0]
         service.health_check_grace_period_seconds = grace
+    if configuration:
+        service.deployment_configuration = configuration
     return result
+
+
+def _scheduler():
+    return _context.components.get("scheduler") if _context is not None else None
+
+
+def _run_task(original, self: EC2ContainerServiceResponse) -> ActionResult:
+    # Why: moto's tasks were RUNNING at once with no container and no networkBindings, and a task
+    # that fit nowhere was silently left out; ECS places them like service tasks and returns the
+    # misfits in `failures` (ECS API RunTask; sandbox/standalone_tasks.py). Without a scheduler
+    # (the control plane alone, as tests run it) moto's answer stands.
+    scheduler = _scheduler()
+    if scheduler is None:
+        return original(self)
+    cluster = self.ecs_backend._get_cluster(self._get_param("cluster", "default"))
+    launch_type = self._get_param("launchType")
+    strategy = self._get_param("capacityProviderStrategy")
+    if not launch_type and not strategy:  # RunTask falls back to the cluster's default strategy
+        strategy = cluster.default_capacity_provider_strategy
+    started = standalone_tasks.run_task(
+        scheduler, cluster.name, self.ecs_backend.describe_task_definition(self._get_param("taskDefinition")),
+        count=self._get_int_param("count", 1), group=self._get_param("group"),
+        started_by=self._get_param("startedBy"), tags=self._get_param("tags"), launch_type=launch_type,
+        capacity_provider_strategy=strategy)
+    return ActionResult({"tasks": started.tasks, "failures": started.failures})
+
+
+def _start_task(original, self: EC2ContainerServiceResponse) -> ActionResult:
+    # Why: as RunTask, on the container instances the caller names (ECS API StartTask).
+    scheduler = _scheduler()
+    if scheduler is None:
+        return original(self)
+    cluster = self.ecs_backend._get_cluster(self._get_param("cluster", "default"))
+    started = standalone_tasks.start_task(
+        scheduler, cluster.name, self.ecs_backend.describe_task_definition(self._get_param("taskDefinition")),
+        container_instances=self._get_param("containerInstances") or [], group=self._get_param("group"),
+        started_by=self._get_param("startedBy"), tags=self._get_param("tags"))
+    return ActionResult({"tasks": started.tasks, "failures": started.failures})
 
 
 def _list_tasks_request(self: EC2ContainerServiceResponse) -> ActionResult:
@@ -114,6 +170,8 @@ def _list_tasks_request(self: EC2ContainerServiceResponse) -> ActionResult:
 def _install_validations() -> None:
     check_before(EC2ContainerServiceBackend, "register_task_definition", _host_ports_match_container_ports)
     check_before(EC2ContainerServiceBackend, "create_service", _service_load_balancers_usable)
+    check_before(EC2ContainerServiceBackend, "create_service", _service_linked_role_exists)
+    check_before(EC2ContainerServiceBackend, "create_service", _awsvpc_needs_network_configuration)
 
 
 def _network_mode(network_mode: str | None, requires_compatibilities: list[str] | None) -> str:
@@ -140,6 +198,33 @@ def _host_ports_match_container_ports(self, arguments: dict[str, Any]) -> None:
 
 def _service_load_balancers_usable(self: EC2ContainerServiceBackend, arguments: dict[str, Any]) -> None:
     _check_load_balancers(self, arguments["task_definition_str"], arguments["load_balancers"])
+
+
+def ecs_service_linked_role_exists(account_id: str) -> bool:
+    try:
+        iam_models.iam_backends[account_id]["global"].get_role(ECS_SERVICE_LINKED_ROLE)
+    except NotFoundException:
+        return False
+    return True
+
+
+def _awsvpc_needs_network_configuration(self: EC2ContainerServiceBackend, arguments: dict[str, Any]) -> None:
+    # Why: an awsvpc task gets an ENI in the subnets the service names; without them AWS refuses
+    # (message as in Terraform's output of the API error, e.g. ECS CreateService via aws_ecs_service).
+    # moto failed with HTTP 500 on an empty configuration.
+    definition_str = arguments["task_definition_str"]
+    definition = self.describe_task_definition(definition_str) if definition_str else None
+    configuration = (arguments["network_configuration"] or {}).get("awsvpcConfiguration") or {}
+    if definition is not None and definition.network_mode == "awsvpc" and not configuration.get("subnets"):
+        raise InvalidParameterException("Network Configuration must be provided when networkMode 'awsvpc' is specified.")
+
+
+def _service_linked_role_exists(self: EC2ContainerServiceBackend, arguments: dict[str, Any]) -> None:
+    # Why: ECS registers a service's targets with AWSServiceRoleForECS; without it (and without a
+    # legacy per-service `role`) CreateService with a load balancer fails, and no service is made
+    # (FACTS.md; ECS guide "Using service-linked roles for Amazon ECS").
+    if arguments["load_balancers"] and not arguments["role_arn"] and not ecs_service_linked_role_exists(self.account_id):
+        raise InvalidParameterException(ECS_SERVICE_LINKED_ROLE_MISSING)
 
 
 def _uses_dynamic_host_port(task_definition, container_name: str, container_port: int) -> bool:
@@ -174,6 +259,7 @@ def _check_load_balancers(self: EC2ContainerServiceBackend, task_definition_str:
             raise InvalidParameterException(
                 f"The target group with targetGroupArn {arn} does not have an associated load balancer."
             )
+        _check_target_type(arn, tg, task_definition)
         fixed_health_check_port = tg.health_check_port not in (None, target_health.TRAFFIC_PORT)
         if (
             fixed_health_check_port
@@ -186,6 +272,20 @@ def _check_load_balancers(self: EC2ContainerServiceBackend, task_definition_str:
                 "The task definition is configured to use a dynamic host port, but the target group "
                 f"with targetGroupArn {arn} has a health check port specified."
             )
+
+
+def _check_target_type(arn: str, tg, task_definition) -> None:
+    # Why: an awsvpc task is its own ENI and registers as an `ip` target; bridge and host tasks
+    # register their instance (ECS guide "Use an ALB"; FACTS.md). moto registered instance ids as
+    # IPs. The message is AWS's (quoted in terraform-provider-aws issue 12252).
+    if task_definition is None or tg.target_type not in ("ip", "instance"):
+        return
+    mode = task_definition.network_mode or "bridge"
+    if tg.target_type != ("ip" if mode == "awsvpc" else "instance"):
+        raise InvalidParameterException(
+            f"The provided target group {arn} has target type {tg.target_type}, which is incompatible "
+            f"with the {mode} network mode specified in the task definition."
+        )
 
 
 # -- service counts: the scheduler's numbers, as services_stable reads them -------------------------
@@ -212,8 +312,13 @@ def _update_service(original, self: EC2ContainerServiceBackend, service_properti
             new_load_balancers if new_load_balancers is not None else service.load_balancers,
         )
     running, pending = service.running_count, service.pending_count
+    before = deployments.watched(service)
+    # moto's forceNewDeployment renamed the current deployment; a new one is started here instead
+    force = bool(service_properties.pop("force_new_deployment", False))
     service = original(self, service_properties)
     service.running_count, service.pending_count = running, pending
+    if service.deployment_controller.get("type", "ECS") == "ECS" and deployments.needs_new_deployment(before, service, force):
+        deployments.begin(service)  # a rolling update (sandbox/deployments.py), run by the scheduler
     return service
 
 

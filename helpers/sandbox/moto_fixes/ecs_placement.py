@@ -14,6 +14,17 @@ from helpers.sandbox.moto_fixes._patching import wrap
 def install() -> None:
     wrap(EC2ContainerServiceResponse, "create_service", _keep_placement)
     wrap(EC2ContainerServiceResponse, "update_service", _keep_placement)
+    wrap(EC2ContainerServiceResponse, "run_task", _refuse_standalone_placement)
+
+
+def _refuse_standalone_placement(original, self: EC2ContainerServiceResponse):
+    # Why: the sandbox places standalone tasks by its default spread only; RunTask's own placement
+    # strategies and constraints would be ignored - say so instead (issue 10: never silent).
+    for name in ("placementStrategy", "placementConstraints"):
+        if self._get_param(name):
+            raise InvalidParameterException(f"the sandbox does not apply {name} to RunTask (only to services); "
+                                            f"leave it out, or use a service")
+    return original(self)
 
 
 def _keep_placement(original, self: EC2ContainerServiceResponse):

@@ -23,8 +23,8 @@ def install() -> None:
     # Guide, "Using service-linked roles for Amazon ECS"). moto derives the name from this table.
     iam_models.SERVICE_NAME_CONVERSION["ecs"] = "ECS"
     wrap(iam_models.IAMBackend, "create_service_linked_role", _attach_ecs_service_role_policy)
+    wrap(iam_models.IAMBackend, "delete_service_linked_role", _with_its_managed_policies)
     wrap(EC2ContainerServiceBackend, "create_cluster", _with_ecs_service_linked_role)
-    wrap(EC2ContainerServiceBackend, "create_service", _with_ecs_service_linked_role)
 
 
 def _attach_ecs_service_role_policy(original, self, service_name, *args, **kwargs):
@@ -36,9 +36,21 @@ def _attach_ecs_service_role_policy(original, self, service_name, *args, **kwarg
     return role
 
 
+def _with_its_managed_policies(original, self, role_name, *args, **kwargs):
+    # Why: a service-linked role's policies are the linked service's; IAM refuses to detach them
+    # (UnmodifiableEntity) and DeleteServiceLinkedRole removes the role with them (IAM API
+    # DeleteServiceLinkedRole). moto refused with DeleteConflict. On AWS the deletion task fails
+    # while the service still uses the role; the sandbox deletes at once (docs/ARCHITECTURE.md).
+    role = self.get_role(role_name)
+    for policy_arn in list(role.managed_policies):
+        self.detach_role_policy(policy_arn, role_name)
+    return original(self, role_name, *args, **kwargs)
+
+
 def _with_ecs_service_linked_role(original, self, *args, **kwargs):
-    # Why: AWS creates AWSServiceRoleForECS on the first cluster or service when it does not exist
-    # (ECS Developer Guide, "Service-linked role for Amazon ECS").
+    # Why: "When you call the CreateCluster API operation, Amazon ECS attempts to create the Amazon
+    # ECS service-linked role for your account" (ECS API CreateCluster). CreateService makes no such
+    # promise: without the role it fails when the service has a load balancer (moto_fixes/ecs.py).
     result = original(self, *args, **kwargs)
     iam = iam_models.iam_backends[self.account_id]["global"]
     try:
