@@ -10,7 +10,10 @@ import itertools
 import pytest
 from botocore.exceptions import ClientError
 
+from helpers.audit import run_audit
 from helpers.evaluator import agent_reaches_ecs
+from helpers.evaluator.report import format_ecs_reach
+from helpers.explain import explain_agent
 from helpers.sandbox.agent_config import agent_settings
 from helpers.sandbox.region import Sandbox
 from helpers.stack import StackSpec, availability_zones, build_stack, ecs_user_data
@@ -326,3 +329,18 @@ def test_a_nat_gateway_in_a_private_subnet_is_no_way_out(sandbox):
     assert not reach.reachable
     assert any("must be in a public subnet" in e.message for e in reach.explanations)
     clients.ec2.terminate_instances(InstanceIds=[host])
+
+
+def test_explain_and_audit_say_a_host_cannot_reach_ecs(sandbox):
+    clients, stack = build(sandbox, desired_count=1, instance_count=1, hosts_in="private")
+    wait_until(lambda: running(clients, stack, 1), what="a RUNNING task")
+    host = stack.instance_ids[0]
+    assert explain_agent(host, clients=clients).reachable
+    assert not [f for f in run_audit(clients, stack.vpc_id).findings if f.code == "LAB_HOST_CANNOT_REACH_ECS"]
+    clients.ec2.revoke_security_group_egress(GroupId=stack.host_sg_id,
+                                             IpPermissions=[{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    reach = explain_agent(host, clients=clients)
+    text = format_ecs_reach(reach)
+    assert text.startswith(f"ECS agent on {host}: CANNOT reach ECS") and "outbound tcp 443" in text
+    found = [f for f in run_audit(clients, stack.vpc_id).findings if f.code == "LAB_HOST_CANNOT_REACH_ECS"]
+    assert [(f.resource_id, f.severity) for f in found] == [(host, "high")]
