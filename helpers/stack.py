@@ -31,14 +31,13 @@ from dataclasses import asdict, dataclass, field
 from botocore.exceptions import ClientError
 
 from helpers.backend import Clients
-from helpers.facts import (ANYWHERE, CONTAINER_PORT, DEFAULT_DEREGISTRATION_DELAY, DEREGISTRATION_DELAY_MAX,
-                           DYNAMIC_HOST_PORTS, ECS_INSTANCE_POLICY_ARN, PORT_MAX)
+from helpers.facts import (
+    ANYWHERE, CONTAINER_PORT, DEFAULT_DEREGISTRATION_DELAY, DEREGISTRATION_DELAY_MAX, DYNAMIC_HOST_PORTS,
+    ECS_AGENT_ENDPOINT_SERVICES, ECS_INSTANCE_POLICY_ARN, PORT_MAX)
 
 PROJECT_TAG = {"Key": "Project", "Value": "ecs-alb-lab"}
 ECS_AMI_PARAMETER = "/aws/service/ecs/optimized-ami/amazon-linux-2/recommended/image_id"
 CONTAINER_NAME = "tomcat"
-# The endpoints the ECS agent calls (ECS guide "Amazon ECS interface VPC endpoints (AWS PrivateLink)").
-ECS_AGENT_SERVICES = ("ecs", "ecs-agent", "ecs-telemetry")
 # The VPC's subnets, by index: one public and one private subnet per availability zone.
 VPC_CIDR = "10.0.0.0/16"
 PUBLIC_SUBNET_CIDRS = ("10.0.1.0/24", "10.0.2.0/24")
@@ -182,7 +181,7 @@ def build_egress(clients: Clients, stack: Stack) -> None:
     stack.endpoint_sg_id = ec2.create_security_group(
         GroupName=f"{name}-vpce-sg", Description="ECS interface endpoints: HTTPS from the ECS hosts", VpcId=stack.vpc_id,
         TagSpecifications=tag_spec("security-group", f"{name}-vpce-sg", name))["GroupId"]
-    for service in ECS_AGENT_SERVICES:
+    for service in ECS_AGENT_ENDPOINT_SERVICES:
         stack.vpc_endpoint_ids.append(ec2.create_vpc_endpoint(
             VpcId=stack.vpc_id, VpcEndpointType="Interface", ServiceName=f"com.amazonaws.{clients.region}.{service}",
             SubnetIds=stack.private_subnet_ids, SecurityGroupIds=[stack.endpoint_sg_id], PrivateDnsEnabled=True,

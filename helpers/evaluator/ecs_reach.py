@@ -39,9 +39,9 @@ from helpers.evaluator.routes import route_for
 from helpers.evaluator.snapshot import Instance, Snapshot, VpcEndpoint
 from helpers.evaluator.walk import (_check_crossing, _check_nacl, _check_sgs, _Endpoint, _instance_endpoint,
                                     _leave_to_internet, _memo, _Path, _subnets_in_order)
+from helpers.facts import ECS_AGENT_ENDPOINT_SERVICES, HTTPS_PORT
 
-HTTPS = 443
-ECS_SERVICES = ("ecs", "ecs-agent", "ecs-telemetry")  # what the agent calls (see the module docstring)
+HTTPS = HTTPS_PORT
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ def _agent_reaches_ecs(snap: Snapshot, instance_id: str) -> EcsReach:
     source = _instance_endpoint(inst, role="the host's")
     via: dict[str, str] = {}
     by_internet = []
-    for service in ECS_SERVICES:
+    for service in ECS_AGENT_ENDPOINT_SERVICES:
         endpoint = _interface_endpoint(snap, inst, service)
         if endpoint is None:
             by_internet.append(service)
