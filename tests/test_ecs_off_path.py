@@ -18,26 +18,11 @@ from helpers.sandbox.agent_config import agent_settings
 from helpers.sandbox.region import Sandbox
 from helpers.stack import StackSpec, availability_zones, build_stack, ecs_user_data
 from helpers.traffic import request
-from test_scheduler import instance_of, messages, reconcile, running, service, stopped, tasks, wait_until
+from test_scheduler import (instance_of, messages, reconcile, region, running, sandbox,  # noqa: F401 (fixtures)
+                            service, stopped, tasks, wait_until)
 
 pytestmark = pytest.mark.slow
 _names = itertools.count(1)
-
-
-@pytest.fixture(scope="module")
-def region():
-    with Sandbox() as sandbox:
-        yield sandbox
-
-
-@pytest.fixture
-def sandbox(region):
-    yield region
-    clients = region.clients()
-    for cluster in clients.ecs.list_clusters()["clusterArns"]:
-        for arn in clients.ecs.list_services(cluster=cluster)["serviceArns"]:
-            if clients.ecs.describe_services(cluster=cluster, services=[arn])["services"][0]["status"] == "ACTIVE":
-                clients.ecs.delete_service(cluster=cluster, service=arn, force=True)
 
 
 def build(sandbox, **spec):

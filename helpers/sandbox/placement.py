@@ -168,12 +168,16 @@ class PlacementError(ValueError):
     """A strategy or constraint ECS would reject, or one the sandbox does not model (said so)."""
 
 
+def _at_most(raw: list, limit: int, what: str) -> None:
+    if len(raw) > limit:
+        raise PlacementError(f"at most {limit} {what} are allowed, got {len(raw)}")
+
+
 def parse_strategies(raw: list[dict] | None) -> tuple[Strategy, ...]:
     """placementStrategy as sent to CreateService/UpdateService, checked; [] or None: the default."""
     if not raw:
         return DEFAULT_STRATEGIES
-    if len(raw) > MAX_STRATEGIES:
-        raise PlacementError(f"at most {MAX_STRATEGIES} placement strategies are allowed, got {len(raw)}")
+    _at_most(raw, MAX_STRATEGIES, "placement strategies")
     strategies = []
     for item in raw:
         kind, field_name = item.get("type"), item.get("field")
@@ -196,8 +200,7 @@ def parse_strategies(raw: list[dict] | None) -> tuple[Strategy, ...]:
 def parse_constraints(raw: list[dict] | None) -> tuple[Constraint, ...]:
     """placementConstraints as sent, checked (memberOf expressions parsed now, so a bad one fails the call)."""
     raw = raw or []
-    if len(raw) > MAX_CONSTRAINTS:
-        raise PlacementError(f"at most {MAX_CONSTRAINTS} placement constraints are allowed, got {len(raw)}")
+    _at_most(raw, MAX_CONSTRAINTS, "placement constraints")
     constraints = []
     for item in raw:
         kind, expression = item.get("type"), item.get("expression")
