@@ -137,7 +137,7 @@ class HealthChecker:
                     instance = _instance(ec2, record["Id"])
                     if load_balancer_arn is None:
                         self._apply(tg, record, th.not_in_use())
-                    elif instance is not None and instance.placement.zone not in enabled_zones[load_balancer_arn]:
+                    elif instance is not None and _zone(instance) not in (enabled_zones[load_balancer_arn] | {None}):
                         self._apply(tg, record, th.zone_not_enabled())
                     elif instance is None or instance.state != "running":
                         self._apply(tg, record, th.invalid_state(instance.state if instance else "unknown"))
@@ -230,6 +230,7 @@ class _TaskInterface:
 
     id: str
     state: str = "running"
+    zone: str | None = None  # its subnet's Availability Zone
 
 
 def _instance(ec2: Any, target_id: str):
@@ -239,9 +240,16 @@ def _instance(ec2: Any, target_id: str):
         return ec2.get_instance_by_id(target_id)
     owner = next((instance for reservation in ec2.all_reservations() for instance in reservation.instances
                   if instance.private_ip_address == target_id), None)
-    if owner is None and any(eni.private_ip_address == target_id and eni.status == "in-use" for eni in ec2.enis.values()):
-        return _TaskInterface(target_id)
+    eni = next((eni for eni in ec2.enis.values() if eni.private_ip_address == target_id and eni.status == "in-use"), None)
+    if owner is None and eni is not None:
+        return _TaskInterface(target_id, zone=getattr(getattr(eni, "subnet", None), "availability_zone", None))
     return owner
+
+
+def _zone(instance) -> str | None:
+    """The Availability Zone of an instance, or of an awsvpc task's interface."""
+    placement = getattr(instance, "placement", None)
+    return placement.zone if placement is not None else getattr(instance, "zone", None)
 
 
 def _load_balancer_by_target_group(elbv2: Any) -> dict[str, str]:
