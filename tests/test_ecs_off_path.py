@@ -15,7 +15,6 @@ from helpers.evaluator import agent_reaches_ecs
 from helpers.evaluator.report import format_ecs_reach
 from helpers.explain import explain_agent
 from helpers.sandbox.agent_config import agent_settings
-from helpers.sandbox.region import Sandbox
 from helpers.stack import StackSpec, availability_zones, build_stack, ecs_user_data
 from helpers.traffic import request
 from test_scheduler import (instance_of, messages, reconcile, region, running, sandbox,  # noqa: F401 (fixtures)

@@ -139,7 +139,7 @@ def _nat_leg(path: _Path, snap: Snapshot, source: _Endpoint, nat_id: str) -> Non
     if nat is None or nat.state != "available":
         state = nat.state if nat else "gone"
         path.hop("nat", nat_id, False, f"NAT gateway {nat_id} is {state}")
-        path.block("BAD_STATE", nat_id, f"NAT gateway {nat_id} is {state}", f"route 0.0.0.0/0 to an available NAT gateway")
+        path.block("BAD_STATE", nat_id, f"NAT gateway {nat_id} is {state}", "route 0.0.0.0/0 to an available NAT gateway")
         return
     igw = snap.igw_by_vpc.get(nat.vpc_id)
     table, route = route_for(snap, nat.subnet_id, EVERY_ADDRESS)
