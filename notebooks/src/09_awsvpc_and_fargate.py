@@ -47,9 +47,9 @@ print(port_mappings_table(lab.clients, stack.task_definition_arn))
 # ## One network interface per task
 # Each running task lists its interface in its `attachments` (type `ElasticNetworkInterface`),
 # and EC2 describes it like any other (`describe_network_interfaces`; in the console: EC2 ->
-# Network interfaces). Two tasks on the same host still have two interfaces, two IPs. A task's
-# IP is any free address of its subnet - it changes from run to run, so the table says only
-# whether it lies in the subnet:
+# Network interfaces). Two tasks on the same host still have two interfaces, two IPs, each an
+# address of the subnet it was placed in. (AWS picks any free address; the sandbox takes the
+# next free one, after the host's.)
 
 # %%
 print(task_interfaces_table(lab.clients, stack.cluster_name, stack.service_name))
@@ -60,7 +60,8 @@ print(task_interfaces_table(lab.clients, stack.cluster_name, stack.service_name)
 # (the dynamic range from 04) do nothing for it.
 #
 # ## `ip` targets, no host ports
-# ECS registers each task as `task IP:8081` - the container port, the same for every task:
+# ECS registers each task as `task IP:8081` - the container port, the same for every task.
+# Compare the IPs with the table above:
 
 # %%
 print(ip_targets_table(lab.clients, stack))
@@ -128,6 +129,9 @@ print(blocked.outcome_line())
 blocked.picture()
 
 # %% [markdown]
+# `SG_HAS_NO_RULES`: the task security group admits nothing at all, so every target leg is red.
+# The front of the path (internet -> ALB -> listener -> target group) is unchanged.
+#
 # ## Exercise - let the ALB reach the tasks again
 # Authorize, on the **task** security group (`stack.task_sg_id`), inbound tcp **8081** whose
 # source is the ALB's security group (`stack.alb_sg_id`, in `UserIdGroupPairs`) - not
