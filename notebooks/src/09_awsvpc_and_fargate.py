@@ -1,7 +1,7 @@
 # %% [markdown]
 # # 09 · The same app in awsvpc mode: a network interface per task (and Fargate)
 #
-# Time: at least 15 minutes · needs: `04_inbound_dynamic_ports`
+# Time: at least 15 minutes, plus the exercises (reading 9 min, running 27 s) · needs: `04_inbound_dynamic_ports`
 #
 # Words you don't know: the [glossary](../docs/GLOSSARY.md). Stuck? The [cheat sheet](../docs/CHEATSHEET.md).
 #
