@@ -1,6 +1,6 @@
 """awsvpc tasks as tables: each task's own network interface, and the `ip` targets that point at
-them (notebook 09). Rows are sorted by host, then address, so they read the same on every run
-(the sandbox gives each interface its subnet's next free address)."""
+them (notebook 09). A task's private IP is any free address of its subnet, picked anew on every
+run (as on AWS): the interfaces table says whether it lies in its subnet instead of printing it."""
 
 from __future__ import annotations
 
@@ -36,7 +36,8 @@ def task_interfaces(clients: Clients, cluster: str, service: str) -> list[dict]:
 
 def task_interfaces_table(clients: Clients, cluster: str, service: str) -> Table:
     """One row per running awsvpc task: the host it runs on, its interface, the subnet (name and
-    CIDR), its private IP (an address of that subnet) and the interface's security groups (names)."""
+    CIDR), whether the task's IP is its interface's and lies in that subnet, and the interface's
+    security groups (names)."""
     found = task_interfaces(clients, cluster, service)
     subnet_ids = sorted({f["eni"]["SubnetId"] for f in found})
     subnets = clients.ec2.describe_subnets(SubnetIds=subnet_ids)["Subnets"] if subnet_ids else []
@@ -47,16 +48,17 @@ def task_interfaces_table(clients: Clients, cluster: str, service: str) -> Table
     rows = []
     for f in found:
         eni, subnet_id = f["eni"], f["eni"]["SubnetId"]
+        inside = ipaddress.ip_address(eni["PrivateIpAddress"]) in ipaddress.ip_network(cidrs[subnet_id])
         rows.append((f["host"], eni["NetworkInterfaceId"], f"{subnet_names[subnet_id]} ({cidrs[subnet_id]})",
-                     eni["PrivateIpAddress"],
+                     "yes" if inside and eni["PrivateIpAddress"] == f["task_ip"] else "NO",
                      ", ".join(sorted(group_names.get(g["GroupId"], g["GroupId"]) for g in eni["Groups"]))))
-    rows.sort(key=lambda r: (r[0], ipaddress.ip_address(r[3])))
-    return Table(("host", "interface", "subnet", "private IP", "security groups"), tuple(rows))
+    rows.sort(key=lambda r: (r[0], r[2], r[4]))
+    return Table(("host", "interface", "subnet", "task IP in subnet", "security groups"), tuple(rows))
 
 
 def ip_targets_table(clients: Clients, stack) -> Table:
     """One row per registered `ip` target: the host and subnet of the task whose IP it is ("-" for
-    no running task's), the target `IP:port`, and its health with AWS's reason."""
+    no running task's), its health with AWS's reason, and the target `IP:port` (last: its width varies)."""
     by_ip = {f["task_ip"]: f for f in task_interfaces(clients, stack.cluster_name, stack.service_name)}
     subnet_names = _name_tags(clients.ec2.describe_subnets(SubnetIds=sorted(
         {f["eni"]["SubnetId"] for f in by_ip.values()}))["Subnets"], "SubnetId") if by_ip else {}
@@ -65,9 +67,9 @@ def ip_targets_table(clients: Clients, stack) -> Table:
         target, health = d["Target"], d["TargetHealth"]
         task = by_ip.get(target["Id"])
         rows.append((task["host"] if task else "-", subnet_names[task["eni"]["SubnetId"]] if task else "-",
-                     f"{target['Id']}:{target.get('Port', '-')}", health["State"], health.get("Reason") or ""))
-    rows.sort(key=lambda r: (r[0], ipaddress.ip_address(r[2].rsplit(":", 1)[0])))
-    return Table(("task's host", "subnet", "target (task IP:port)", "state", "reason"), tuple(rows))
+                     health["State"], health.get("Reason") or "-", f"{target['Id']}:{target.get('Port', '-')}"))
+    rows.sort(key=lambda r: r[:4])  # not by address: it is any free one, different on every run
+    return Table(("task's host", "subnet", "state", "reason", "target (task IP:port)"), tuple(rows))
 
 
 def answers_summary(outcomes: list[Outcome]) -> str:

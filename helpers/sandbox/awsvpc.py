@@ -6,9 +6,8 @@ DescribeNetworkInterfaces; it answers on `taskIP:containerPort` and registers in
 groups that way (ECS guide "Amazon ECS task networking options for the EC2 launch type"; "Use an
 ALB"). The ENI is deleted when the task stops.
 
-Choices (the sandbox's): the address is the subnet's next free one, as moto gives instances (AWS
-picks any free address), so a run repeats its addresses; the subnet is the first of the service's
-subnets in the instance's Availability Zone (else its first subnet); the ENI is left unattached in EC2, so that the
+Choices (the sandbox's): the subnet is the first of the service's subnets in the instance's
+Availability Zone (else its first subnet); the ENI is left unattached in EC2, so that the
 evaluator reads the task's own security groups rather than the instance's (on AWS it is attached
 to the instance as a secondary interface); ENI attachment limits per instance type are not
 enforced. Called under `ctx.lock`.
@@ -39,9 +38,7 @@ def provision(ctx, task, network_configuration: dict, availability_zone: str) ->
                 ec2.delete_network_interface(detail["value"])
     vpc_config = network_configuration["awsvpcConfiguration"]
     subnet_id = subnet_for(ec2, vpc_config["subnets"], availability_zone)
-    subnet = ec2.get_subnet(subnet_id)
-    address = subnet.get_available_subnet_ip(task)  # reserved in the subnet until `release`
-    eni = ec2.create_network_interface(subnet=subnet_id, private_ip_address=address,
+    eni = ec2.create_network_interface(subnet=subnet_id, private_ip_address=None,
                                        group_ids=vpc_config.get("securityGroups") or [],
                                        description=ENI_DESCRIPTION.format(task_id=task.task_arn.rsplit("/", 1)[-1]))
     eni.status = "in-use"
@@ -61,9 +58,7 @@ def provision(ctx, task, network_configuration: dict, availability_zone: str) ->
 
 def release(ctx, task, eni_id: str) -> None:
     """The task stopped: its interface is detached and deleted."""
-    eni = ctx.ec2().enis.pop(eni_id, None)
-    if eni is not None:  # its address is free for the next interface
-        eni.subnet.del_subnet_ip(eni.private_ip_address)
+    ctx.ec2().enis.pop(eni_id, None)
     for attachment in task.attachments if task is not None else []:
         attachment["status"] = "DELETED"
     ctx.changed()

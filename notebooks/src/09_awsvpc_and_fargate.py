@@ -47,9 +47,9 @@ print(port_mappings_table(lab.clients, stack.task_definition_arn))
 # ## One network interface per task
 # Each running task lists its interface in its `attachments` (type `ElasticNetworkInterface`),
 # and EC2 describes it like any other (`describe_network_interfaces`; in the console: EC2 ->
-# Network interfaces). Two tasks on the same host still have two interfaces, two IPs, each an
-# address of the subnet it was placed in. (AWS picks any free address; the sandbox takes the
-# next free one, after the host's.)
+# Network interfaces). Two tasks on the same host still have two interfaces, two IPs. A task's
+# IP is any free address of its subnet, different on every run, so the table says whether it
+# lies in the subnet rather than print it:
 
 # %%
 print(task_interfaces_table(lab.clients, stack.cluster_name, stack.service_name))
@@ -60,8 +60,7 @@ print(task_interfaces_table(lab.clients, stack.cluster_name, stack.service_name)
 # (the dynamic range from 04) do nothing for it.
 #
 # ## `ip` targets, no host ports
-# ECS registers each task as `task IP:8081` - the container port, the same for every task.
-# Compare the IPs with the table above:
+# ECS registers each task as `task IP:8081` - the container port, the same for every task:
 
 # %%
 print(ip_targets_table(lab.clients, stack))
