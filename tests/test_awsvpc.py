@@ -8,10 +8,8 @@ import ipaddress
 import pytest
 
 from helpers.stack import StackSpec, build_stack
-from helpers.tables import port_mappings_table
-from helpers.task_networks import ip_targets_table, task_interfaces_table
 from helpers.traffic import request
-from helpers.waiters import first_value, wait_for_service
+from helpers.waiters import first_value
 
 pytestmark = pytest.mark.slow
 
@@ -75,21 +73,3 @@ def test_a_stack_spec_names_the_network_mode_constraint(spec, constraint):
     with pytest.raises(ValueError, match=constraint):
         StackSpec(**spec)
 
-
-def test_an_awsvpc_stack_registers_each_task_ip_behind_its_own_security_group(region):
-    clients = region.clients()
-    stack = build_stack(clients, StackSpec(name="vpc2", network_mode="awsvpc", desired_count=3))
-    wait_for_service(clients, stack, progress=False)
-    tg = clients.elbv2.describe_target_groups(TargetGroupArns=[stack.target_group_arn])["TargetGroups"][0]
-    assert tg["TargetType"] == "ip"
-    rules = clients.ec2.describe_security_groups(GroupIds=[stack.task_sg_id])["SecurityGroups"][0]["IpPermissions"]
-    assert [(r["FromPort"], [p["GroupId"] for p in r["UserIdGroupPairs"]]) for r in rules] == [(8081, [stack.alb_sg_id])]
-    assert port_mappings_table(clients, stack.task_definition_arn).column("host port") == ["8081"]
-
-    interfaces = task_interfaces_table(clients, stack.cluster_name, stack.service_name)
-    assert interfaces.column("task IP in subnet") == ["yes"] * 3
-    assert set(interfaces.column("security groups")) == {"vpc2-task-sg"}
-    targets = ip_targets_table(clients, stack)
-    assert len(set(targets.column("target (task IP:port)"))) == 3  # one address per task
-    assert all(t.endswith(":8081") for t in targets.column("target (task IP:port)"))
-    assert targets.column("task's host") != ["-"] * 3 and set(targets.column("state")) == {"healthy"}
