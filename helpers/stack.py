@@ -19,6 +19,12 @@ The stack (names all start with the stack name, everything tagged `Project=ecs-a
     task definition: bridge mode, container "tomcat" on 8081, hostPort 0 (dynamic)
     service: 3 tasks attached to the target group on container port 8081
 
+With `network_mode="awsvpc"` (notebook 09) the front and the hosts stay the same, and:
+    target group: `ip` targets on port 8081 (each task's own IP; no host port)
+    task SG `<name>-task-sg`: tcp 8081 from the ALB's SG - each task's network interface carries it
+    task definition: awsvpc mode, container port 8081 (no hostPort: in awsvpc it is the container port)
+    service: its tasks' interfaces in the hosts' subnets, with the task SG (networkConfiguration)
+
 Nothing here talks to moto directly: the same calls build the stack in AWS.
 """
 
@@ -53,6 +59,8 @@ TOMCAT_ON_8081 = ["sh", "-c", "sed -i 's/port=\"8080\"/port=\"8081\"/' conf/serv
 # on each host needs it to register with the cluster. IAM names are global to the account, so
 # everything sits under one path that cleanup lists.
 IAM_PATH = "/ecs-alb-lab/"
+# ECS task definition networkMode values this stack builds: the source's bridge, and awsvpc.
+NETWORK_MODES = ("bridge", "awsvpc")
 EC2_TRUST_POLICY = {"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
 
@@ -67,8 +75,14 @@ class StackSpec:
     instance_type: str = "t3.small"
     deregistration_delay: int = DEFAULT_DEREGISTRATION_DELAY  # in AWS seconds
     health_check_path: str = "/"
+    network_mode: str = "bridge"  # "bridge" as in the source; "awsvpc": one network interface per task
 
     def __post_init__(self) -> None:
+        if self.network_mode not in NETWORK_MODES:
+            raise ValueError(f"network_mode must be one of {', '.join(NETWORK_MODES)}, got {self.network_mode!r}")
+        if self.network_mode == "awsvpc" and self.host_port not in (0, CONTAINER_PORT):
+            raise ValueError(f"in awsvpc mode there is no host port apart from the container port; "
+                             f"host_port must be 0 or {CONTAINER_PORT}, got {self.host_port}")
         if not (0 <= self.host_port <= PORT_MAX):
             raise ValueError(f"host_port must be 0 (dynamic) or a port 1-{PORT_MAX}, got {self.host_port}")
         if self.hosts_in not in ("public", "private"):
@@ -95,6 +109,7 @@ class Stack:
     vpc_endpoint_ids: list[str] = field(default_factory=list)  # ... and the endpoints (ecs, ecs-agent, ecs-telemetry)
     alb_sg_id: str = ""
     host_sg_id: str = ""
+    task_sg_id: str = ""  # awsvpc only: the security group on each task's network interface
     alb_arn: str = ""
     alb_dns_name: str = ""
     target_group_arn: str = ""
@@ -219,6 +234,14 @@ def build_security_groups(clients: Clients, stack: Stack) -> None:
         {"IpProtocol": "tcp", "FromPort": CONTAINER_PORT, "ToPort": CONTAINER_PORT,
          "IpRanges": [{"CidrIp": ANYWHERE, "Description": "the app's port, opened before the ALB existed"}]},
     ])
+    if stack.spec.network_mode == "awsvpc":
+        stack.task_sg_id = ec2.create_security_group(
+            GroupName=f"{name}-task-sg", Description="ECS tasks (awsvpc): one per task interface", VpcId=stack.vpc_id,
+            TagSpecifications=tag_spec("security-group", f"{name}-task-sg", name))["GroupId"]
+        ec2.authorize_security_group_ingress(GroupId=stack.task_sg_id, IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": CONTAINER_PORT, "ToPort": CONTAINER_PORT,
+             "UserIdGroupPairs": [{"GroupId": stack.alb_sg_id, "Description": "the container port, from the ALB only"}]},
+        ])
     _admit_hosts_to_endpoints(clients, stack)
 
 
@@ -237,7 +260,11 @@ def build_load_balancer(clients: Clients, stack: Stack) -> None:
                                     Scheme="internet-facing", Type="application", IpAddressType="ipv4",
                                     Tags=tags(f"{name}-alb", name))["LoadBalancers"][0]
     stack.alb_arn, stack.alb_dns_name = lb["LoadBalancerArn"], lb["DNSName"]
-    tg = elbv2.create_target_group(Name=f"{name}-tg", Protocol="HTTP", Port=80, VpcId=stack.vpc_id, TargetType="instance",
+    # awsvpc: targets are task IPs on the container port (ELB guide: target type `ip`); the port
+    # here is only the default for targets registered without one.
+    by_ip = stack.spec.network_mode == "awsvpc"
+    tg = elbv2.create_target_group(Name=f"{name}-tg", Protocol="HTTP", Port=CONTAINER_PORT if by_ip else 80,
+                                   VpcId=stack.vpc_id, TargetType="ip" if by_ip else "instance",
                                    HealthCheckProtocol="HTTP", HealthCheckPort="traffic-port",
                                    HealthCheckPath=stack.spec.health_check_path, Matcher={"HttpCode": "200"},
                                    Tags=tags(f"{name}-tg", name))["TargetGroups"][0]
@@ -298,18 +325,25 @@ def build_cluster(clients: Clients, stack: Stack) -> None:
 def build_service(clients: Clients, stack: Stack) -> None:
     spec, name = stack.spec, stack.spec.name
     port_mapping = {"containerPort": CONTAINER_PORT, "protocol": "tcp"}
-    port_mapping["hostPort"] = spec.host_port
+    awsvpc = spec.network_mode == "awsvpc"
+    if not awsvpc:  # in awsvpc the host port is the container port; leaving it out says so
+        port_mapping["hostPort"] = spec.host_port
     stack.task_definition_arn = clients.ecs.register_task_definition(
-        family=f"{name}-web", networkMode="bridge", requiresCompatibilities=["EC2"],
+        family=f"{name}-web", networkMode=spec.network_mode, requiresCompatibilities=["EC2"],
         containerDefinitions=[{"name": CONTAINER_NAME, "image": TOMCAT_IMAGE, "command": TOMCAT_ON_8081,
                                "memory": 256, "cpu": 256, "essential": True, "portMappings": [port_mapping]}],
         tags=[{"key": "Project", "value": "ecs-alb-lab"}])["taskDefinition"]["taskDefinitionArn"]
     stack.service_name = f"{name}-svc"
+    placement = {}
+    if awsvpc:  # each task's interface: in the hosts' subnets, with the task SG
+        subnets = stack.public_subnet_ids if spec.hosts_in == "public" else stack.private_subnet_ids
+        placement["networkConfiguration"] = {"awsvpcConfiguration": {
+            "subnets": subnets, "securityGroups": [stack.task_sg_id]}}
     clients.ecs.create_service(
         cluster=stack.cluster_name, serviceName=stack.service_name, taskDefinition=stack.task_definition_arn,
         desiredCount=spec.desired_count, launchType="EC2",
         loadBalancers=[{"targetGroupArn": stack.target_group_arn, "containerName": CONTAINER_NAME, "containerPort": CONTAINER_PORT}],
-        tags=[{"key": "Project", "value": "ecs-alb-lab"}])
+        tags=[{"key": "Project", "value": "ecs-alb-lab"}], **placement)
 
 
 BUILD_STEPS = (build_network, build_egress, build_security_groups, build_load_balancer, build_instance_profile, build_cluster, build_service)
