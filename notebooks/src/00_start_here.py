@@ -76,7 +76,7 @@ lab = Lab.start()
 # | `03_alb_to_ecs` | ECS registers `instance:port` targets; health checks; round robin; scaling in | at least 15 |
 # | `04_inbound_dynamic_ports` | listener -> target group -> random ports; break the hosts' security group, fix it | at least 15 |
 # | `05_network_acls` | the "rule 100 allow all" NACL; first match wins; stateless return traffic; a 504 | at least 20 |
-# | `06_hardening` | SG-to-SG rules, hosts in private subnets, the ECS service-linked role; the audit | at least 15 |
+# | `06_hardening` | SG-to-SG rules, hosts in private subnets, the ECS service-linked role; the audit | at least 20 |
 # | `07_troubleshooting` | capstone: a broken stack; diagnose with `explain`, fix, self-check | at least 15 |
 # | `09_awsvpc_and_fargate` | awsvpc: an interface per task, `ip` targets, a task security group; Fargate; which to choose | at least 15 |
 #

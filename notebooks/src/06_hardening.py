@@ -1,7 +1,7 @@
 # %% [markdown]
 # # 06 · Hardening: only the ALB may reach the tasks
 #
-# Time: at least 15 minutes, plus the exercises (reading 9 min, running 28 s) · needs: `05_network_acls`
+# Time: at least 20 minutes, plus the exercises (reading 10 min, running 28 s) · needs: `05_network_acls`
 #
 # Words you don't know: the [glossary](../docs/GLOSSARY.md). Stuck? The [cheat sheet](../docs/CHEATSHEET.md).
 #
