@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from botocore.exceptions import ClientError
 
 from helpers.backend import Clients
-from helpers.evaluator import read_snapshot
+from helpers.evaluator import agent_reaches_ecs, read_snapshot
 from helpers.evaluator.exposure import alb_leg_gaps, host_exposure, sg_grants
 from helpers.evaluator.nacl import entry_text, evaluate_nacl, shadowed_entries
 from helpers.evaluator.ports import ALL_PORTS, EVERY_ADDRESS, cidr_range, intervals_minus, merge_intervals, port_text
@@ -90,6 +90,7 @@ def audit(snapshot: Snapshot, *, service_linked_role_present: bool | None, servi
     findings = (_nacl_allow_all_first(snap, scope) + _hosts_open_to_internet(snap, scope)
                 + _host_sg_ephemeral_not_from_alb(snap, scope) + _hosts_in_public_subnets(snap, scope)
                 + _alb_sg_extra_ports(snap, scope) + _nacl_breaks_target_leg(snap, scope, services)
+                + _hosts_cannot_reach_ecs(snap, scope)
                 + _service_roles(service_linked_role_present, services))
     return sorted(findings, key=lambda f: (SEVERITIES.index(f.severity), f.resource_id, f.code))
 
@@ -193,6 +194,27 @@ def _host_sg_ephemeral_not_from_alb(snap: Snapshot, scope: _Scope) -> list[Findi
             tuple(g.words for g in grants),
             f"remove these rules; keep tcp {low}-{high} from {albs} only (the ALB guide: targets admit the load "
             f"balancer's SG)"))
+    return findings
+
+
+# -- the agent must reach ECS ---------------------------------------------------------------------------------
+def _hosts_cannot_reach_ecs(snap: Snapshot, scope: _Scope) -> list[Finding]:
+    """ECS hosts whose agent has no way to the ECS endpoints (FACTS.md "The agent must reach ECS"):
+    they show agentConnected false and get no new tasks. (An instance that never registered is not
+    known as an ECS host here: `explain i-...` asks about any instance.)"""
+    findings = []
+    for host in scope.hosts:
+        if host.state != "running":
+            continue
+        reach = agent_reaches_ecs(snap, host.id)
+        if reach.reachable:
+            continue
+        findings.append(Finding(
+            "LAB_HOST_CANNOT_REACH_ECS", "high", host.id,
+            f"the ECS agent on {host.id} cannot reach ECS over HTTPS: no new tasks will be placed on it",
+            tuple(e.message for e in reach.explanations),
+            "; ".join(dict.fromkeys(e.fix for e in reach.explanations))
+            + " (or give its subnets a NAT gateway or interface endpoints for ecs, ecs-agent and ecs-telemetry)"))
     return findings
 
 

@@ -199,6 +199,7 @@ def delete_network(clients: Clients, stack_name: str | None, delete) -> None:
     for vpc in sorted(vpcs, key=lambda v: v["VpcId"]):
         vpc_id = vpc["VpcId"]
         in_vpc = [{"Name": "vpc-id", "Values": [vpc_id]}]
+        _delete_vpc_endpoints(clients, in_vpc, delete)  # their network interfaces hold SGs and subnets
         groups = [g for g in ec2.describe_security_groups(Filters=in_vpc)["SecurityGroups"] if g["GroupName"] != "default"]
         # Rules that name another group must go first, or the groups cannot be deleted.
         for group in groups:
@@ -206,6 +207,7 @@ def delete_network(clients: Clients, stack_name: str | None, delete) -> None:
                 security_groups.revoke(clients, group["GroupId"], group["IpPermissions"])
         for group in groups:
             delete("security-group", group["GroupId"], ec2.delete_security_group, GroupId=group["GroupId"])
+        _delete_nat_gateways(clients, in_vpc, delete)
         for acl in ec2.describe_network_acls(Filters=in_vpc)["NetworkAcls"]:
             if not acl["IsDefault"]:
                 # Hand its subnets back to the default NACL first, as the console does.
@@ -224,6 +226,44 @@ def delete_network(clients: Clients, stack_name: str | None, delete) -> None:
         delete("vpc", vpc_id, ec2.delete_vpc, VpcId=vpc_id)
 
 
+def _delete_nat_gateways(clients: Clients, in_vpc: list[dict], delete, timeout: float = 300) -> None:
+    """NAT gateways before their subnets: a subnet (and the Elastic IP) stays in use until its NAT
+    gateway is `deleted`, which takes a minute or so on AWS."""
+    ec2 = clients.ec2
+    nats = [n for n in ec2.describe_nat_gateways(Filter=in_vpc)["NatGateways"] if n["State"] not in ("deleting", "deleted")]
+    for nat in nats:
+        delete("nat-gateway", nat["NatGatewayId"], ec2.delete_nat_gateway, NatGatewayId=nat["NatGatewayId"])
+    ids = [n["NatGatewayId"] for n in nats]
+    deadline = time.monotonic() + timeout
+    while ids and time.monotonic() < deadline:
+        states = {n["State"] for n in ec2.describe_nat_gateways(NatGatewayIds=ids)["NatGateways"]}
+        if states <= {"deleted"}:
+            break
+        time.sleep(0.5 if clients.is_sandbox else 10)
+
+
+def _delete_vpc_endpoints(clients: Clients, in_vpc: list[dict], delete, timeout: float = 300) -> None:
+    ec2 = clients.ec2
+    endpoints = [e["VpcEndpointId"] for e in ec2.describe_vpc_endpoints(Filters=in_vpc)["VpcEndpoints"]
+                 if str(e.get("State", "")).lower() not in ("deleting", "deleted")]
+    for endpoint_id in endpoints:
+        delete("vpc-endpoint", endpoint_id, ec2.delete_vpc_endpoints, VpcEndpointIds=[endpoint_id])
+    deadline = time.monotonic() + timeout
+    while endpoints and time.monotonic() < deadline:
+        left = [e for e in ec2.describe_vpc_endpoints(Filters=in_vpc)["VpcEndpoints"]
+                if str(e.get("State", "")).lower() != "deleted"]
+        if not left:
+            break
+        time.sleep(0.5 if clients.is_sandbox else 10)
+
+
+def delete_addresses(clients: Clients, stack_name: str | None, delete) -> None:
+    """The Elastic IPs the project allocated (after their NAT gateways are gone)."""
+    ec2 = clients.ec2
+    for address in ec2.describe_addresses(Filters=_filters(stack_name))["Addresses"]:
+        delete("elastic-ip", address["AllocationId"], ec2.release_address, AllocationId=address["AllocationId"])
+
+
 def _delete_nacl(clients: Clients, acl: dict) -> None:
     subnet_ids = [a["SubnetId"] for a in acl.get("Associations", [])]
     network_acls.associate(clients, network_acls.default_acl_id(clients, acl["VpcId"]), subnet_ids)
@@ -239,6 +279,7 @@ def cleanup(clients: Clients, stack_name: str | None = None) -> CleanupReport:
     delete_instances(clients, stack_name, delete)
     delete_iam(clients, stack_name, delete)
     delete_network(clients, stack_name, delete)
+    delete_addresses(clients, stack_name, delete)  # an idle Elastic IP is billed too
     return report
 
 
@@ -251,6 +292,11 @@ def remaining(clients: Clients, stack_name: str | None = None) -> list[str]:
     found += [f"security-group {g['GroupId']}" for g in ec2.describe_security_groups(Filters=filters)["SecurityGroups"]]
     found += [f"internet-gateway {g['InternetGatewayId']}" for g in ec2.describe_internet_gateways(Filters=filters)["InternetGateways"]]
     found += [f"route-table {t['RouteTableId']}" for t in ec2.describe_route_tables(Filters=filters)["RouteTables"]]
+    found += [f"nat-gateway {n['NatGatewayId']}" for n in ec2.describe_nat_gateways(Filter=filters)["NatGateways"]
+              if n["State"] not in ("deleting", "deleted")]
+    found += [f"elastic-ip {a['AllocationId']}" for a in ec2.describe_addresses(Filters=filters)["Addresses"]]
+    found += [f"vpc-endpoint {e['VpcEndpointId']}" for e in ec2.describe_vpc_endpoints(Filters=filters)["VpcEndpoints"]
+              if str(e.get("State", "")).lower() not in ("deleting", "deleted")]
     found += [f"instance {i['InstanceId']}" for r in ec2.describe_instances(Filters=filters + [
         {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}])["Reservations"]
         for i in r["Instances"]]

@@ -52,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="dynamic host port range, like ECS_DYNAMIC_HOST_PORT_RANGE (default 32768-60999)")
 
     explain = commands.add_parser("explain", help="evaluate one flow and explain the path")
-    explain.add_argument("url", help="e.g. http://lab-alb-1.us-east-1.elb.amazonaws.com:8081/")
+    explain.add_argument("url", help="e.g. http://lab-alb-1.us-east-1.elb.amazonaws.com:8081/, or an instance id "
+                                     "(i-...): can its ECS agent reach ECS")
     explain.add_argument("--source", default="internet",
                          help="who asks: 'internet' (default), an IP, an instance id or a security group id")
     explain.add_argument("--json", action="store_true", help="machine-readable output")

@@ -1,4 +1,5 @@
 """`python -m helpers explain URL`: who can reach URL, hop by hop, and why not.
+`python -m helpers explain i-0abc...`: can that instance's ECS agent reach ECS (the same evaluator).
 
 Exit status: 0 reachable, 3 blocked, 2 bad input (a malformed URL, no sandbox running, ...).
 """
@@ -11,8 +12,8 @@ import sys
 from urllib.parse import urlsplit
 
 from helpers.backend import Clients
-from helpers.evaluator import Flow, evaluate, read_snapshot
-from helpers.evaluator.report import format_verdict, verdict_to_json
+from helpers.evaluator import Flow, agent_reaches_ecs, evaluate, read_snapshot
+from helpers.evaluator.report import format_ecs_reach, format_verdict, verdict_to_json
 from helpers.sandbox.launcher import running_sandbox
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_BLOCKED = 0, 2, 3
@@ -66,7 +67,23 @@ def explain(url: str, *, source: str = "internet", clients: Clients):
     return evaluate(read_snapshot(clients), flow)
 
 
+def explain_agent(instance_id: str, *, clients: Clients):
+    """Can the ECS agent on `instance_id` reach the ECS endpoints (HTTPS)? An `EcsReach`."""
+    snapshot = read_snapshot(clients)
+    if instance_id not in snapshot.instance_by_id:
+        raise BadInput(f"no instance {instance_id} in this region")
+    return agent_reaches_ecs(snapshot, instance_id)
+
+
 def run_explain(args) -> int:
+    if args.url.startswith("i-"):
+        try:
+            reach = explain_agent(args.url, clients=clients_for(args.endpoint_url))
+        except BadInput as error:
+            print(f"error: {error}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        print(format_ecs_reach(reach))
+        return EXIT_OK if reach.reachable else EXIT_BLOCKED
     try:
         verdict = explain(args.url, source=args.source, clients=clients_for(args.endpoint_url))
     except BadInput as error:

@@ -65,6 +65,12 @@ ALB_CONNECT_TIMEOUT = 10
 # Load balancer attribute idle_timeout.timeout_seconds, default 60 (ALB guide "Load balancers").
 ALB_DEFAULT_IDLE_TIMEOUT = 60
 
+# --- The ECS agent's way to ECS ----------------------------------------------------------------
+# The endpoints the agent calls over HTTPS: the API (registration), the agent's own connection
+# (agentConnected, task assignments) and telemetry (ECS guide "Amazon ECS interface VPC endpoints
+# (AWS PrivateLink)": com.amazonaws.<region>.ecs, .ecs-agent, .ecs-telemetry).
+ECS_AGENT_ENDPOINT_SERVICES = ("ecs", "ecs-agent", "ecs-telemetry")
+
 # --- ECS service-linked role -----------------------------------------------------------------
 # (ECS guide "Using service-linked roles for Amazon ECS")
 ECS_SERVICE_PRINCIPAL = "ecs.amazonaws.com"

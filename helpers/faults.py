@@ -47,7 +47,10 @@ def break_stack(clients: Clients, stack: Stack) -> list[str]:
     acl = network_acls.subnet_acl(clients, stack.private_subnet_ids[0])
     if acl["IsDefault"]:
         raise ValueError("the hosts' subnets still use the default NACL: run harden() first")
-    network_acls.delete_entries(clients, acl["NetworkAclId"], egress=True)
+    # Only the replies to the ALB go: the hosts' HTTPS out through the NAT gateway stays, or their
+    # agents could not reach ECS and no task would start at all (FACTS.md "The agent must reach ECS").
+    replies = [r.number for r in private_acl_rules(subnet_cidrs(clients, stack.public_subnet_ids)) if r.egress]
+    network_acls.delete_entries(clients, acl["NetworkAclId"], egress=True, rule_numbers=replies)
     return list(FAULTS)
 
 

@@ -16,9 +16,10 @@ the rules themselves are in `helpers.hardened_spec`, which the CloudFormation ex
   tier serves (`<stack>-public-nacl`, `<stack>-private-nacl`).
 - 6-3 needs no change: ECS creates AWSServiceRoleForECS with the first cluster.
 
-On AWS, hosts in private subnets also need a way to the ECS endpoints and the image registry:
-a NAT gateway (the specification's `nat=True` rules) or VPC endpoints. The sandbox's agent needs
-neither, so this module adds neither.
+Hosts in private subnets also need a way to the ECS endpoint and the image registry, on AWS and
+in the sandbox alike: `build_stack` gives a private-hosts stack a NAT gateway (helpers/stack.py
+`build_egress`), and `harden` then applies the specification's `nat=True` rules - the hosts' SG
+sends only HTTPS, and both NACLs pass the hosts' HTTPS through the NAT gateway and its replies.
 
 `harden` can run again: it finds its NACLs by name and changes only what differs.
 """
@@ -40,13 +41,13 @@ def _rule_text(rule: tuple, prep: str, names: dict[str, str]) -> str:
     return f"{what} {prep} {names.get(source, source)}"
 
 
-def _harden_groups(clients: Clients, stack: Stack, listener_ports: list[int]) -> list[str]:
+def _harden_groups(clients: Clients, stack: Stack, listener_ports: list[int], nat: bool) -> list[str]:
     """Make each security group's rules, in each direction the specification names, exactly its rules."""
     name = stack.spec.name
     group_ids = {ALB: stack.alb_sg_id, HOSTS: stack.host_sg_id}
     names = {stack.alb_sg_id: f"{name}-alb-sg", stack.host_sg_id: f"{name}-host-sg"}
     wanted: dict[tuple[str, bool], set[tuple]] = {}
-    for rule in security_group_rules(listener_ports):
+    for rule in security_group_rules(listener_ports, nat=nat):
         kind, peer = ("group", group_ids[rule.peer]) if rule.peer_is_group else ("cidr", rule.peer)
         wanted.setdefault((rule.group, rule.egress), set()).add(("tcp", *rule.ports, kind, peer))
     changes = []
@@ -82,12 +83,14 @@ def harden(clients: Clients, stack: Stack) -> list[str]:
                          "build the stack with StackSpec(hosts_in='private') (or use build_hardened_stack)")
     listeners = clients.elbv2.describe_listeners(LoadBalancerArn=stack.alb_arn)["Listeners"]
     listener_ports = sorted({int(li["Port"]) for li in listeners})
-    changes = _harden_groups(clients, stack, listener_ports)
+    nat = bool(stack.nat_gateway_id)  # the hosts' way to the ECS endpoint (build_egress)
+    changes = _harden_groups(clients, stack, listener_ports, nat)
 
     public_cidrs = subnet_cidrs(clients, stack.public_subnet_ids)
     private_cidrs = subnet_cidrs(clients, stack.private_subnet_ids)
-    changes += _harden_acl(clients, stack, "public", stack.public_subnet_ids, public_acl_rules(listener_ports, private_cidrs))
-    changes += _harden_acl(clients, stack, "private", stack.private_subnet_ids, private_acl_rules(public_cidrs))
+    changes += _harden_acl(clients, stack, "public", stack.public_subnet_ids,
+                           public_acl_rules(listener_ports, private_cidrs, nat=nat))
+    changes += _harden_acl(clients, stack, "private", stack.private_subnet_ids, private_acl_rules(public_cidrs, nat=nat))
     return changes
 
 

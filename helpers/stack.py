@@ -5,6 +5,10 @@ The stack (names all start with the stack name, everything tagged `Project=ecs-a
     VPC 10.0.0.0/16, an internet gateway
       public subnets  10.0.1.0/24 (AZ a), 10.0.2.0/24 (AZ b)  route 0.0.0.0/0 -> IGW
       private subnets 10.0.11.0/24 (AZ a), 10.0.12.0/24 (AZ b) no route to the IGW
+      with hosts_in="private" only (the hosts must reach ECS and the image registry; FACTS.md
+      "The agent must reach ECS"): interface VPC endpoints for ecs, ecs-agent and ecs-telemetry
+      in both private subnets (SG: tcp 443 from the host SG), and a NAT gateway (Elastic IP) in
+      public subnet a with a private route table 0.0.0.0/0 -> NAT for the image pulls
     ALB (internet-facing, public subnets), SG: tcp 80 from anywhere
       listener HTTP:80 -> target group (HTTP, instance targets, health check `/`)
     IAM role `<name>-ecs-instance-role` (trusted by EC2, policy AmazonEC2ContainerServiceforEC2Role)
@@ -14,6 +18,12 @@ The stack (names all start with the stack name, everything tagged `Project=ecs-a
       (the author had opened 8081 for the app before adding the ALB)
     task definition: bridge mode, container "tomcat" on 8081, hostPort 0 (dynamic)
     service: 3 tasks attached to the target group on container port 8081
+
+With `network_mode="awsvpc"` (notebook 09) the front and the hosts stay the same, and:
+    target group: `ip` targets on port 8081 (each task's own IP; no host port)
+    task SG `<name>-task-sg`: tcp 8081 from the ALB's SG - each task's network interface carries it
+    task definition: awsvpc mode, container port 8081 (no hostPort: in awsvpc it is the container port)
+    service: its tasks' interfaces in the hosts' subnets, with the task SG (networkConfiguration)
 
 Nothing here talks to moto directly: the same calls build the stack in AWS.
 """
@@ -27,8 +37,9 @@ from dataclasses import asdict, dataclass, field
 from botocore.exceptions import ClientError
 
 from helpers.backend import Clients
-from helpers.facts import (ANYWHERE, CONTAINER_PORT, DEFAULT_DEREGISTRATION_DELAY, DEREGISTRATION_DELAY_MAX,
-                           DYNAMIC_HOST_PORTS, ECS_INSTANCE_POLICY_ARN, PORT_MAX)
+from helpers.facts import (
+    ANYWHERE, CONTAINER_PORT, DEFAULT_DEREGISTRATION_DELAY, DEREGISTRATION_DELAY_MAX, DYNAMIC_HOST_PORTS,
+    ECS_AGENT_ENDPOINT_SERVICES, ECS_INSTANCE_POLICY_ARN, PORT_MAX)
 
 PROJECT_TAG = {"Key": "Project", "Value": "ecs-alb-lab"}
 ECS_AMI_PARAMETER = "/aws/service/ecs/optimized-ami/amazon-linux-2/recommended/image_id"
@@ -48,6 +59,8 @@ TOMCAT_ON_8081 = ["sh", "-c", "sed -i 's/port=\"8080\"/port=\"8081\"/' conf/serv
 # on each host needs it to register with the cluster. IAM names are global to the account, so
 # everything sits under one path that cleanup lists.
 IAM_PATH = "/ecs-alb-lab/"
+# ECS task definition networkMode values this stack builds: the source's bridge, and awsvpc.
+NETWORK_MODES = ("bridge", "awsvpc")
 EC2_TRUST_POLICY = {"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
 
@@ -62,8 +75,14 @@ class StackSpec:
     instance_type: str = "t3.small"
     deregistration_delay: int = DEFAULT_DEREGISTRATION_DELAY  # in AWS seconds
     health_check_path: str = "/"
+    network_mode: str = "bridge"  # "bridge" as in the source; "awsvpc": one network interface per task
 
     def __post_init__(self) -> None:
+        if self.network_mode not in NETWORK_MODES:
+            raise ValueError(f"network_mode must be one of {', '.join(NETWORK_MODES)}, got {self.network_mode!r}")
+        if self.network_mode == "awsvpc" and self.host_port not in (0, CONTAINER_PORT):
+            raise ValueError(f"in awsvpc mode there is no host port apart from the container port; "
+                             f"host_port must be 0 or {CONTAINER_PORT}, got {self.host_port}")
         if not (0 <= self.host_port <= PORT_MAX):
             raise ValueError(f"host_port must be 0 (dynamic) or a port 1-{PORT_MAX}, got {self.host_port}")
         if self.hosts_in not in ("public", "private"):
@@ -83,8 +102,14 @@ class Stack:
     public_subnet_ids: list[str] = field(default_factory=list)
     private_subnet_ids: list[str] = field(default_factory=list)
     public_route_table_id: str = ""
+    nat_allocation_id: str = ""  # hosts_in="private": the NAT gateway's Elastic IP ...
+    nat_gateway_id: str = ""  # ... the NAT gateway ...
+    private_route_table_id: str = ""  # ... and the private subnets' route to it
+    endpoint_sg_id: str = ""  # hosts_in="private": the interface endpoints' SG ...
+    vpc_endpoint_ids: list[str] = field(default_factory=list)  # ... and the endpoints (ecs, ecs-agent, ecs-telemetry)
     alb_sg_id: str = ""
     host_sg_id: str = ""
+    task_sg_id: str = ""  # awsvpc only: the security group on each task's network interface
     alb_arn: str = ""
     alb_dns_name: str = ""
     target_group_arn: str = ""
@@ -148,6 +173,49 @@ def build_network(clients: Clients, stack: Stack) -> None:
         ec2.associate_route_table(RouteTableId=stack.public_route_table_id, SubnetId=subnet_id)
 
 
+def build_egress(clients: Clients, stack: Stack) -> None:
+    """Hosts in private subnets still have to reach the ECS endpoints (the agent registers and keeps
+    a connection over HTTPS) and pull their image from the registry: without a way out they never
+    join the cluster (ECS guide "Container instance networking"). The course builds both ways AWS
+    offers, each for its own traffic:
+
+    - interface VPC endpoints for ecs, ecs-agent and ecs-telemetry, with private DNS, in each
+      private subnet (ECS guide "Amazon ECS interface VPC endpoints"): the agent's traffic stays
+      inside the VPC and inside its own subnet, so the NACL exercises of 05-07 never cut it off;
+    - a NAT gateway in public subnet a with an Elastic IP, the private subnets' 0.0.0.0/0 routed to
+      it: the image (tomcat from Docker Hub) is on the internet, which no endpoint reaches.
+
+    Cost on AWS (see the pages for the numbers of your region): a NAT gateway is billed per hour
+    and per GB it processes, and its Elastic IP as a public IPv4 address (Amazon VPC pricing, "NAT
+    gateway pricing"; VPC user guide "NAT gateways", Pricing); an interface endpoint per hour in each
+    AZ it serves and per GB (AWS PrivateLink pricing) - here 3 endpoints x 2 AZs. One NAT gateway in
+    one AZ is the cheapest choice, not the most available (the VPC guide advises one per AZ)."""
+    if stack.spec.hosts_in != "private":
+        return
+    ec2, name = clients.ec2, stack.spec.name
+    stack.endpoint_sg_id = ec2.create_security_group(
+        GroupName=f"{name}-vpce-sg", Description="ECS interface endpoints: HTTPS from the ECS hosts", VpcId=stack.vpc_id,
+        TagSpecifications=tag_spec("security-group", f"{name}-vpce-sg", name))["GroupId"]
+    for service in ECS_AGENT_ENDPOINT_SERVICES:
+        stack.vpc_endpoint_ids.append(ec2.create_vpc_endpoint(
+            VpcId=stack.vpc_id, VpcEndpointType="Interface", ServiceName=f"com.amazonaws.{clients.region}.{service}",
+            SubnetIds=stack.private_subnet_ids, SecurityGroupIds=[stack.endpoint_sg_id], PrivateDnsEnabled=True,
+            TagSpecifications=tag_spec("vpc-endpoint", f"{name}-{service}-vpce", name))["VpcEndpoint"]["VpcEndpointId"])
+    stack.nat_allocation_id = ec2.allocate_address(
+        Domain="vpc", TagSpecifications=tag_spec("elastic-ip", f"{name}-nat-eip", name))["AllocationId"]
+    stack.nat_gateway_id = ec2.create_nat_gateway(
+        SubnetId=stack.public_subnet_ids[0], AllocationId=stack.nat_allocation_id,
+        TagSpecifications=tag_spec("natgateway", f"{name}-nat", name))["NatGateway"]["NatGatewayId"]
+    # A route to a pending NAT gateway is refused on AWS; the sandbox's is available at once.
+    ec2.get_waiter("nat_gateway_available").wait(NatGatewayIds=[stack.nat_gateway_id],
+                                                 WaiterConfig={"Delay": 1 if clients.is_sandbox else 15, "MaxAttempts": 40})
+    stack.private_route_table_id = ec2.create_route_table(
+        VpcId=stack.vpc_id, TagSpecifications=tag_spec("route-table", f"{name}-private-rt", name))["RouteTable"]["RouteTableId"]
+    ec2.create_route(RouteTableId=stack.private_route_table_id, DestinationCidrBlock=ANYWHERE, NatGatewayId=stack.nat_gateway_id)
+    for subnet_id in stack.private_subnet_ids:
+        ec2.associate_route_table(RouteTableId=stack.private_route_table_id, SubnetId=subnet_id)
+
+
 def build_security_groups(clients: Clients, stack: Stack) -> None:
     ec2, name = clients.ec2, stack.spec.name
     stack.alb_sg_id = ec2.create_security_group(
@@ -166,6 +234,24 @@ def build_security_groups(clients: Clients, stack: Stack) -> None:
         {"IpProtocol": "tcp", "FromPort": CONTAINER_PORT, "ToPort": CONTAINER_PORT,
          "IpRanges": [{"CidrIp": ANYWHERE, "Description": "the app's port, opened before the ALB existed"}]},
     ])
+    if stack.spec.network_mode == "awsvpc":
+        stack.task_sg_id = ec2.create_security_group(
+            GroupName=f"{name}-task-sg", Description="ECS tasks (awsvpc): one per task interface", VpcId=stack.vpc_id,
+            TagSpecifications=tag_spec("security-group", f"{name}-task-sg", name))["GroupId"]
+        ec2.authorize_security_group_ingress(GroupId=stack.task_sg_id, IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": CONTAINER_PORT, "ToPort": CONTAINER_PORT,
+             "UserIdGroupPairs": [{"GroupId": stack.alb_sg_id, "Description": "the container port, from the ALB only"}]},
+        ])
+    _admit_hosts_to_endpoints(clients, stack)
+
+
+def _admit_hosts_to_endpoints(clients: Clients, stack: Stack) -> None:
+    """The interface endpoints' SG admits HTTPS from the hosts' SG (ECS guide: the endpoint's
+    security group must allow 443 from the container instances)."""
+    if stack.endpoint_sg_id:
+        clients.ec2.authorize_security_group_ingress(GroupId=stack.endpoint_sg_id, IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443,
+             "UserIdGroupPairs": [{"GroupId": stack.host_sg_id, "Description": "the ECS agent on the hosts"}]}])
 
 
 def build_load_balancer(clients: Clients, stack: Stack) -> None:
@@ -174,7 +260,11 @@ def build_load_balancer(clients: Clients, stack: Stack) -> None:
                                     Scheme="internet-facing", Type="application", IpAddressType="ipv4",
                                     Tags=tags(f"{name}-alb", name))["LoadBalancers"][0]
     stack.alb_arn, stack.alb_dns_name = lb["LoadBalancerArn"], lb["DNSName"]
-    tg = elbv2.create_target_group(Name=f"{name}-tg", Protocol="HTTP", Port=80, VpcId=stack.vpc_id, TargetType="instance",
+    # awsvpc: targets are task IPs on the container port (ELB guide: target type `ip`); the port
+    # here is only the default for targets registered without one.
+    by_ip = stack.spec.network_mode == "awsvpc"
+    tg = elbv2.create_target_group(Name=f"{name}-tg", Protocol="HTTP", Port=CONTAINER_PORT if by_ip else 80,
+                                   VpcId=stack.vpc_id, TargetType="ip" if by_ip else "instance",
                                    HealthCheckProtocol="HTTP", HealthCheckPort="traffic-port",
                                    HealthCheckPath=stack.spec.health_check_path, Matcher={"HttpCode": "200"},
                                    Tags=tags(f"{name}-tg", name))["TargetGroups"][0]
@@ -235,21 +325,28 @@ def build_cluster(clients: Clients, stack: Stack) -> None:
 def build_service(clients: Clients, stack: Stack) -> None:
     spec, name = stack.spec, stack.spec.name
     port_mapping = {"containerPort": CONTAINER_PORT, "protocol": "tcp"}
-    port_mapping["hostPort"] = spec.host_port
+    awsvpc = spec.network_mode == "awsvpc"
+    if not awsvpc:  # in awsvpc the host port is the container port; leaving it out says so
+        port_mapping["hostPort"] = spec.host_port
     stack.task_definition_arn = clients.ecs.register_task_definition(
-        family=f"{name}-web", networkMode="bridge", requiresCompatibilities=["EC2"],
+        family=f"{name}-web", networkMode=spec.network_mode, requiresCompatibilities=["EC2"],
         containerDefinitions=[{"name": CONTAINER_NAME, "image": TOMCAT_IMAGE, "command": TOMCAT_ON_8081,
                                "memory": 256, "cpu": 256, "essential": True, "portMappings": [port_mapping]}],
         tags=[{"key": "Project", "value": "ecs-alb-lab"}])["taskDefinition"]["taskDefinitionArn"]
     stack.service_name = f"{name}-svc"
+    placement = {}
+    if awsvpc:  # each task's interface: in the hosts' subnets, with the task SG
+        subnets = stack.public_subnet_ids if spec.hosts_in == "public" else stack.private_subnet_ids
+        placement["networkConfiguration"] = {"awsvpcConfiguration": {
+            "subnets": subnets, "securityGroups": [stack.task_sg_id]}}
     clients.ecs.create_service(
         cluster=stack.cluster_name, serviceName=stack.service_name, taskDefinition=stack.task_definition_arn,
         desiredCount=spec.desired_count, launchType="EC2",
         loadBalancers=[{"targetGroupArn": stack.target_group_arn, "containerName": CONTAINER_NAME, "containerPort": CONTAINER_PORT}],
-        tags=[{"key": "Project", "value": "ecs-alb-lab"}])
+        tags=[{"key": "Project", "value": "ecs-alb-lab"}], **placement)
 
 
-BUILD_STEPS = (build_network, build_security_groups, build_load_balancer, build_instance_profile, build_cluster, build_service)
+BUILD_STEPS = (build_network, build_egress, build_security_groups, build_load_balancer, build_instance_profile, build_cluster, build_service)
 
 
 def build_stack(clients: Clients, spec: StackSpec | None = None) -> Stack:

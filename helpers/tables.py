@@ -132,13 +132,14 @@ def instances_table(clients: Clients, instance_ids: list[str]) -> Table:
 
 def port_mappings_table(clients: Clients, task_definition: str) -> Table:
     """A task definition's port mappings as registered: network mode, container, both ports
-    (host port 0 shown as "0 (dynamic)"), protocol. `task_definition`: an ARN or family[:revision]."""
+    (host port 0 shown as "0 (dynamic)"), protocol. `task_definition`: an ARN or family[:revision].
+    In awsvpc and host mode a missing host port is the container port (ECS API: PortMapping)."""
     definition = clients.ecs.describe_task_definition(taskDefinition=task_definition)["taskDefinition"]
     mode = definition.get("networkMode", "bridge")
     rows = []
     for container in definition["containerDefinitions"]:
         for mapping in container.get("portMappings", []):
-            host = mapping.get("hostPort", 0)
+            host = mapping.get("hostPort", mapping["containerPort"] if mode in ("awsvpc", "host") else 0)
             rows.append((mode, container["name"], str(mapping["containerPort"]),
                          "0 (dynamic)" if not host else str(host), mapping.get("protocol", "tcp")))
     rows.sort()

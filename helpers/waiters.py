@@ -31,7 +31,7 @@ class _NotebookProgress:
 
     def __init__(self, what: str) -> None:
         import ipywidgets  # a quarter second to import: only when a notebook waits
-        from IPython.display import display
+        from IPython.display import display  # (with ipywidgets, above)
 
         self.what = what
         self.started = time.monotonic()

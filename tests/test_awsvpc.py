@@ -63,3 +63,13 @@ def test_awsvpc_service_gets_its_own_interfaces_and_serves_through_an_ip_target_
     clients.ecs.update_service(cluster=stack.cluster_name, service="web", desiredCount=0)
     first_value(lambda: not ec2.describe_network_interfaces(Filters=[{"Name": "group-id", "Values": [task_sg]}])[
         "NetworkInterfaces"], timeout=30, what="the ENIs deleted with their tasks")
+
+
+@pytest.mark.parametrize("spec, constraint", [
+    (dict(network_mode="nat"), "network_mode must be one of bridge, awsvpc"),
+    (dict(network_mode="awsvpc", host_port=32768), "host_port must be 0 or 8081"),
+])
+def test_a_stack_spec_names_the_network_mode_constraint(spec, constraint):
+    with pytest.raises(ValueError, match=constraint):
+        StackSpec(**spec)
+

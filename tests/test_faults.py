@@ -43,7 +43,7 @@ def test_self_check_fails_when_broken_and_passes_when_repaired(sandbox):
     text = str(broken)
     assert "✗ not yet: the service runs 0 task(s) and wants 0" in text
     assert "503 from the load balancer" in text
-    assert "LAB_NACL_BREAKS_TARGET_LEG" in text  # the audit sees the missing return rule even with no task
+    assert "blocks the return path of the ALB-to-target leg" in text  # the audit sees the missing return rule even with no task
 
     # Scaled back up, the tasks come, the SG and the NACL keep the ALB out: explain names both.
     clients.ecs.update_service(cluster=stack.cluster_name, service=stack.service_name, desiredCount=3)

@@ -50,7 +50,7 @@ def clients(ctx) -> Clients:
 def aws(ctx, clients) -> Clients:
     """The sandbox's clients, after moto's reset (every test starts from an empty region)."""
     request = urllib.request.Request(f"{ctx.endpoint_url}/moto-api/reset", method="POST")
-    urllib.request.urlopen(request, timeout=10).read()
+    urllib.request.urlopen(request, timeout=60).read()  # a hang guard: reset reloads every backend, slow on a busy machine
     return clients
 
 

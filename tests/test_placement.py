@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import pytest
+
 from helpers.sandbox.placement import (
+    NO_AGENT,
     NO_CPU,
     NO_MEMORY,
     NO_PORT,
+    NOT_DISTINCT,
+    NOT_MEMBER,
     InstanceRoom,
     Placement,
+    PlacementError,
     RunningTask,
     TaskNeeds,
     free_ports,
+    parse_constraints,
+    parse_strategies,
     place,
     placement_failure_message,
     registered_resources,
@@ -141,3 +149,69 @@ def test_scale_in_stops_pending_tasks_first_then_keeps_the_spread():
     assert tasks_to_stop(tasks, 1) == ["t4"]
     assert tasks_to_stop(tasks, 2) == ["t4", "t3"]  # then the newest on the busiest instance
     assert tasks_to_stop(tasks, 3) == ["t4", "t3", "t2"]
+
+
+# -- strategies and constraints -------------------------------------------------------------------
+
+def zoned(name: str, zone: str, service_tasks: int = 0, memory: int = 1996, instance_type: str = "t3.small") -> InstanceRoom:
+    placed = room(name, memory=memory, service_tasks=service_tasks)
+    placed.attributes = {"ecs.availability-zone": zone, "ecs.instance-type": instance_type}
+    return placed
+
+
+def test_default_spreads_across_zones_before_instances():
+    a1, a2, b1 = zoned("a1", "zone-a", 1), zoned("a2", "zone-a"), zoned("b1", "zone-b")
+    assert place([a1, a2, b1], TOMCAT, RANGE).room is b1  # a2 is empty, but zone-a already has a task
+
+
+def test_binpack_on_memory_fills_the_fullest_instance_that_still_fits():
+    roomy, tight = zoned("roomy", "zone-a", memory=1996), zoned("tight", "zone-b", memory=512)
+    strategies = parse_strategies([{"type": "binpack", "field": "memory"}])
+    assert place([roomy, tight], TOMCAT, RANGE, strategies).room is tight
+
+
+def test_spread_by_instance_id_ignores_zones():
+    a1, a2, b1 = zoned("a1", "zone-a"), zoned("a2", "zone-a"), zoned("b1", "zone-b", 1)
+    strategies = parse_strategies([{"type": "spread", "field": "instanceId"}])
+    assert place([b1, a1, a2], TOMCAT, RANGE, strategies).room is a1
+
+
+def test_distinct_instance_refuses_a_second_task_on_an_instance():
+    busy = zoned("busy", "zone-a", 1)
+    where = place([busy], TOMCAT, RANGE, constraints=parse_constraints([{"type": "distinctInstance"}]))
+    assert (where.room, where.closest, where.unmet) == (None, busy, NOT_DISTINCT)
+    assert 'encountered error "DistinctInstance placement constraint unsatisfied."' in placement_failure_message("web", where)
+
+
+def test_member_of_keeps_tasks_on_matching_instances():
+    a, b = zoned("a", "zone-a"), zoned("b", "zone-b", instance_type="t3.large")
+    only_b = parse_constraints([{"type": "memberOf", "expression": "attribute:ecs.availability-zone in [zone-b, zone-c]"}])
+    assert place([a, b], TOMCAT, RANGE, constraints=only_b).room is b
+    large = parse_constraints([{"type": "memberOf", "expression": "attribute:ecs.instance-type =~ t3\\..*large"}])
+    assert place([a, b], TOMCAT, RANGE, constraints=large).room is b
+    nowhere = parse_constraints([{"type": "memberOf", "expression": "attribute:ecs.availability-zone == zone-c"}])
+    assert place([a, b], TOMCAT, RANGE, constraints=nowhere).unmet == NOT_MEMBER
+
+
+@pytest.mark.parametrize("strategy", [{"type": "binpack", "field": "ports"}, {"type": "spread", "field": "zone"},
+                                      {"type": "scatter"}])
+def test_a_strategy_ecs_does_not_know_is_refused(strategy):
+    with pytest.raises(PlacementError):
+        parse_strategies([strategy])
+
+
+@pytest.mark.parametrize("constraint", [{"type": "memberOf", "expression": "task:group == web"},
+                                        {"type": "memberOf", "expression": "attribute:a == 1 or attribute:b == 2"},
+                                        {"type": "distinctInstance", "expression": "attribute:a == 1"},
+                                        {"type": "memberOf"}, {"type": "sameInstance"}])
+def test_a_constraint_the_sandbox_cannot_evaluate_is_refused_not_ignored(constraint):
+    with pytest.raises(PlacementError):
+        parse_constraints([constraint])
+
+
+def test_an_instance_whose_agent_is_disconnected_gets_no_task():
+    gone = zoned("gone", "zone-a")
+    gone.agent_connected = False
+    where = place([gone], TOMCAT, RANGE)
+    assert (where.room, where.unmet) == (None, NO_AGENT)
+    assert "doesn't have the agent connected" in placement_failure_message("web", where)

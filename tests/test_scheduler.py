@@ -264,7 +264,7 @@ def test_static_host_port_fits_once_per_instance(sandbox):
     wait_until(lambda: any(m.startswith(failure) for m in messages(clients, stack)), what="the placement failure event")
     reconcile(sandbox)  # the event is not repeated every tick
     events = [m for m in messages(clients, stack) if m.startswith(failure)]
-    assert len(events) == 1
+    assert len(events) == 1, messages(clients, stack)
     assert events[0].endswith(") is already using a port required by your task. For more information, "
                               "see the Troubleshooting section of the Amazon ECS Developer Guide.")
     current = service(clients, stack)

@@ -15,5 +15,6 @@ from helpers.evaluator.model import (  # noqa: F401
     TargetLeg,
     Verdict,
 )
+from helpers.evaluator.ecs_reach import EcsReach, agent_reaches_ecs  # noqa: F401
 from helpers.evaluator.snapshot import Snapshot, read_snapshot  # noqa: F401
 from helpers.evaluator.walk import evaluate, evaluate_alb_to_target, route_request  # noqa: F401

@@ -9,6 +9,8 @@ Ids are fixed (see the constants) so tests can name what they change. The same s
 (route 0.0.0.0/0 -> IGW), private 10.0.11.0/24 + 10.0.12.0/24, the default NACL (rule 100 allow
 all + `*` deny, both ways), ALB SG tcp 80 from anywhere, host SG tcp 32768-65535 from the ALB SG
 and tcp 8081 from anywhere, two hosts, three tasks with container 8081 on host ports 32768/32769.
+With hosts_in="private": the interface endpoints for ecs, ecs-agent, ecs-telemetry in both private
+subnets (SG: tcp 443 from the host SG) that `build_egress` makes, so the hosts' agents reach ECS.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ import dataclasses
 
 from helpers.evaluator.snapshot import (
     Instance, InternetGateway, Listener, ListenerRule, LoadBalancer, NaclEntry, NetworkAcl, PortBinding, Route,
-    RouteTable, SecurityGroup, SgRule, Snapshot, Subnet, TargetGroup, TargetRecord, Task, Vpc,
+    RouteTable, SecurityGroup, SgRule, Snapshot, Subnet, TargetGroup, TargetRecord, Task, Vpc, VpcEndpoint,
 )
+from helpers.facts import ECS_AGENT_ENDPOINT_SERVICES
 
 REGION = "us-east-1"
 VPC = "vpc-0seed"
@@ -28,6 +31,7 @@ PRIVATE_A, PRIVATE_B = "subnet-0priva", "subnet-0privb"
 MAIN_RTB, PUBLIC_RTB = "rtb-0main", "rtb-0public"
 DEFAULT_ACL = "acl-0default"
 ALB_SG, HOST_SG = "sg-0alb", "sg-0host"
+ENDPOINT_SG = "sg-0vpce"
 HOST_1, HOST_2 = "i-0host1", "i-0host2"
 ALB_ARN = "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/lab-alb/50dc6c495c0c9188"
 ALB_DNS = "lab-alb-1.us-east-1.elb.amazonaws.com"
@@ -59,10 +63,16 @@ def seed_snapshot(*, hosts_in: str = "public") -> Snapshot:
         Subnet(PRIVATE_B, VPC, "10.0.12.0/24", "us-east-1b", False, "lab-private-b"),
     )
     local = Route("10.0.0.0/16", "local")
+    endpoints, endpoint_groups = (), ()
     if hosts_in == "public":
         instances = (host(HOST_1, PUBLIC_A, "10.0.1.10", "54.210.0.11"), host(HOST_2, PUBLIC_B, "10.0.2.10", "54.210.0.12"))
     else:
         instances = (host(HOST_1, PRIVATE_A, "10.0.11.10", None), host(HOST_2, PRIVATE_B, "10.0.12.10", None))
+        endpoints = tuple(VpcEndpoint(f"vpce-0{service.replace('-', '')}", VPC, f"com.amazonaws.{REGION}.{service}",
+                                      subnet_ids=(PRIVATE_A, PRIVATE_B), group_ids=(ENDPOINT_SG,), private_dns_enabled=True)
+                          for service in ECS_AGENT_ENDPOINT_SERVICES)
+        endpoint_groups = (SecurityGroup(ENDPOINT_SG, "lab-vpce-sg", VPC, (SgRule("tcp", 443, 443, group_ids=(HOST_SG,)),),
+                                         (SgRule("-1", cidrs=("0.0.0.0/0",)),)),)
     tasks = tuple(
         Task(f"arn:aws:ecs:us-east-1:123456789012:task/lab-cluster/task{n}", CLUSTER, "RUNNING", "RUNNING", inst,
              (PortBinding(CONTAINER, CONTAINER_PORT, hport),), group="service:lab-svc")
@@ -82,7 +92,8 @@ def seed_snapshot(*, hosts_in: str = "public") -> Snapshot:
             SecurityGroup(HOST_SG, "lab-host-sg", VPC,
                           (SgRule("tcp", 32768, 65535, group_ids=(ALB_SG,)), SgRule("tcp", 8081, 8081, cidrs=("0.0.0.0/0",))),
                           (SgRule("-1", cidrs=("0.0.0.0/0",)),)),
-        ),
+        ) + endpoint_groups,
+        vpc_endpoints=endpoints,
         instances=instances,
         load_balancers=(LoadBalancer(ALB_ARN, "lab-alb", ALB_DNS, "internet-facing", VPC, (PUBLIC_A, PUBLIC_B), (ALB_SG,)),),
         listeners=(Listener(LISTENER_80, ALB_ARN, 80, "HTTP"),),

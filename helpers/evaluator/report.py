@@ -58,6 +58,16 @@ def format_leg(leg: TargetLeg, *, verbose: bool = False) -> list[str]:
     return lines
 
 
+def format_ecs_reach(reach) -> str:
+    """`explain i-...`: can this instance's ECS agent reach ECS (an `ecs_reach.EcsReach`), hop by hop."""
+    lines = [f"ECS agent on {reach.instance_id}: " + ("reaches ECS" if reach.reachable else "CANNOT reach ECS")]
+    lines += [f"  {service}: via {via}" for service, via in sorted(reach.via.items())]
+    lines += [f"  {h}" for h in reach.hops]
+    for e in reach.explanations:
+        lines += _explanation_lines(e, "  ")
+    return "\n".join(lines)
+
+
 def format_verdict(verdict: Verdict, *, verbose: bool = False) -> str:
     """The path hop by hop, then each target, then every blocker with its fix. A reachable
     target prints on one line with the rule that admitted it (all its hops with verbose=True);

@@ -71,6 +71,20 @@ class NatGateway:
 
 
 @dataclass(frozen=True)
+class VpcEndpoint:
+    """An interface (or gateway) VPC endpoint, e.g. com.amazonaws.us-east-1.ecs-agent."""
+
+    id: str
+    vpc_id: str
+    service_name: str
+    type: str = "Interface"  # "Interface" | "Gateway" | ...
+    state: str = "available"
+    subnet_ids: tuple[str, ...] = ()  # one endpoint network interface in each
+    group_ids: tuple[str, ...] = ()  # the SGs on those interfaces
+    private_dns_enabled: bool = False  # the service's own DNS name resolves to the endpoint inside the VPC
+
+
+@dataclass(frozen=True)
 class NaclEntry:
     rule_number: int
     egress: bool
@@ -246,6 +260,7 @@ class Snapshot:
     route_tables: tuple[RouteTable, ...] = ()
     internet_gateways: tuple[InternetGateway, ...] = ()
     nat_gateways: tuple[NatGateway, ...] = ()
+    vpc_endpoints: tuple[VpcEndpoint, ...] = ()
     network_acls: tuple[NetworkAcl, ...] = ()
     security_groups: tuple[SecurityGroup, ...] = ()
     network_interfaces: tuple[NetworkInterface, ...] = ()
@@ -509,6 +524,14 @@ def _read_nat_gateways(ec2) -> tuple[NatGateway, ...]:
         for n in _pages(ec2, "describe_nat_gateways", "NatGateways"))
 
 
+def _read_vpc_endpoints(ec2) -> tuple[VpcEndpoint, ...]:
+    return tuple(
+        VpcEndpoint(e["VpcEndpointId"], e.get("VpcId", ""), e.get("ServiceName", ""), e.get("VpcEndpointType", "Interface"),
+                    str(e.get("State", "available")).lower(), tuple(e.get("SubnetIds", [])),
+                    tuple(g["GroupId"] for g in e.get("Groups", [])), bool(e.get("PrivateDnsEnabled")))
+        for e in _pages(ec2, "describe_vpc_endpoints", "VpcEndpoints"))
+
+
 def _read_network_acls(ec2) -> tuple[NetworkAcl, ...]:
     acls = []
     for acl in _pages(ec2, "describe_network_acls", "NetworkAcls"):
@@ -556,6 +579,7 @@ def _read_instances(ec2) -> tuple[Instance, ...]:
 _EC2_READERS = {
     "vpcs": _read_vpcs, "subnets": _read_subnets, "route_tables": _read_route_tables,
     "internet_gateways": _read_internet_gateways, "nat_gateways": _read_nat_gateways,
+    "vpc_endpoints": _read_vpc_endpoints,
     "network_acls": _read_network_acls, "security_groups": _read_security_groups,
     "network_interfaces": _read_network_interfaces, "instances": _read_instances,
 }

@@ -8,12 +8,13 @@ the record's new State / Reason / Description, which `describe_target_health` sh
 
 What one check observes, in this order (the reasons AWS reports, FACTS.md):
   1. no listener or rule forwards to the target group -> unused, Target.NotInUse (nothing sent)
-  2. the instance is not running                     -> unused, Target.InvalidState (nothing sent)
+  2. the target's AZ is not enabled for the ALB     -> unused, Target.NotInUse (nothing sent)
+  3. the instance is not running                     -> unused, Target.InvalidState (nothing sent)
   then over the wire (wire.py):
-  3. an SG or NACL drops the ALB's packets (the evaluator's ALB-to-target leg is blocked)
+  4. an SG or NACL drops the ALB's packets (the evaluator's ALB-to-target leg is blocked)
                                                      -> no answer within the timeout: Target.Timeout
-  4. nothing listens on that instance port           -> connection refused: Target.FailedHealthChecks
-  5. a real `GET <path>` to the container            -> the status code against the Matcher
+  5. nothing listens on that instance port           -> connection refused: Target.FailedHealthChecks
+  6. a real `GET <path>` to the container            -> the status code against the Matcher
 Settings are read afresh for every check, so a change made through the API (a new path, a
 revoked SG rule) shows at the next check.
 """
@@ -118,6 +119,7 @@ class HealthChecker:
         """Under ctx.lock: drop drained targets, mark unused ones, and pick the checks now due."""
         elbv2, ec2 = self.ctx.elbv2(), self.ctx.ec2()
         in_use = _load_balancer_by_target_group(elbv2)
+        enabled_zones = {lb.arn: {subnet.availability_zone for subnet in lb.subnets} for lb in elbv2.load_balancers.values()}
         timescale = self.ctx.timescale
         checks: list[_Check] = []
         live: set[tuple] = set()
@@ -135,6 +137,8 @@ class HealthChecker:
                     instance = _instance(ec2, record["Id"])
                     if load_balancer_arn is None:
                         self._apply(tg, record, th.not_in_use())
+                    elif instance is not None and _zone(instance) not in (enabled_zones[load_balancer_arn] | {None}):
+                        self._apply(tg, record, th.zone_not_enabled())
                     elif instance is None or instance.state != "running":
                         self._apply(tg, record, th.invalid_state(instance.state if instance else "unknown"))
                     elif self._due(key, tg, now, timescale):
@@ -226,6 +230,7 @@ class _TaskInterface:
 
     id: str
     state: str = "running"
+    zone: str | None = None  # its subnet's Availability Zone
 
 
 def _instance(ec2: Any, target_id: str):
@@ -235,9 +240,16 @@ def _instance(ec2: Any, target_id: str):
         return ec2.get_instance_by_id(target_id)
     owner = next((instance for reservation in ec2.all_reservations() for instance in reservation.instances
                   if instance.private_ip_address == target_id), None)
-    if owner is None and any(eni.private_ip_address == target_id and eni.status == "in-use" for eni in ec2.enis.values()):
-        return _TaskInterface(target_id)
+    eni = next((eni for eni in ec2.enis.values() if eni.private_ip_address == target_id and eni.status == "in-use"), None)
+    if owner is None and eni is not None:
+        return _TaskInterface(target_id, zone=getattr(getattr(eni, "subnet", None), "availability_zone", None))
     return owner
+
+
+def _zone(instance) -> str | None:
+    """The Availability Zone of an instance, or of an awsvpc task's interface."""
+    placement = getattr(instance, "placement", None)
+    return placement.zone if placement is not None else getattr(instance, "zone", None)
 
 
 def _load_balancer_by_target_group(elbv2: Any) -> dict[str, str]:

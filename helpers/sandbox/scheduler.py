@@ -5,8 +5,10 @@ One reconcile loop, every `ctx.options.reconcile_interval` real seconds:
 1. **The agent joins instances.** A running EC2 instance whose user data says `ECS_CLUSTER=<name>`
    registers as a container instance of that cluster, with the CPU and memory of its type
    (an instance without the setting joins `default`, if that cluster exists - as the agent
-   does). A stopped or terminated instance's tasks stop; a terminated one's container instance
-   goes INACTIVE.
+   does) - if its agent can reach ECS (agent_link.py; else it never joins, and a joined one shows
+   agentConnected false). Its user data also sets the agent's host port range and reserved ports
+   (agent_config.py). A stopped or terminated instance's tasks stop; a terminated one's container
+   instance goes INACTIVE; a DRAINING one's service tasks move to other instances.
 2. **Stops are noticed.** StopTask (desiredStatus STOPPED), a container process that died, a
    target the load balancer found unhealthy, a deleted service. A task with load balancer
    targets is deregistered first and stays DEACTIVATING until its targets have drained; then
@@ -29,7 +31,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import re
 import threading
 import time
 import uuid
@@ -41,13 +42,12 @@ from moto.ec2.models.instance_types import INSTANCE_TYPES
 from moto.ecs.models import Task
 
 from helpers.facts import ECS_SERVICE_LINKED_ROLE, ECS_SERVICE_LINKED_ROLE_MISSING
-from helpers.sandbox import awsvpc, deployments, placement, target_health, unsupported
+from helpers.sandbox import agent_config, awsvpc, deployments, placement, target_health, unsupported
+from helpers.sandbox.agent_link import AgentLinks
 
 log = logging.getLogger("helpers.sandbox.scheduler")
 
-# What the ECS-optimized AMI reads from /etc/ecs/ecs.config (ECS guide, "Bootstrapping container instances").
-ECS_CLUSTER_SETTING = re.compile(r"\bECS_CLUSTER=[\"']?([A-Za-z0-9_-]{1,255})")
-DEFAULT_CLUSTER = "default"
+DEFAULT_CLUSTER = agent_config.DEFAULT_CLUSTER
 # The console keeps the 100 newest events; a repeated event is omitted "until either the cause is
 # resolved or six hours passes" (ECS guide, "Service event messages").
 MAX_EVENTS = 100
@@ -63,6 +63,7 @@ LIVE_STATES = ("PROVISIONING", "PENDING", "ACTIVATING", "RUNNING", "DEACTIVATING
 USER_INITIATED, SCHEDULER_INITIATED = "UserInitiated", "ServiceSchedulerInitiated"
 CONTAINER_EXITED, FAILED_TO_START, TERMINATION = "EssentialContainerExited", "TaskFailedToStart", "TerminationNotice"
 ESSENTIAL_CONTAINER_EXITED = "Essential container in task exited"
+DRAINED_REASON = "Container instance is DRAINING: the service scheduler moved this task to another instance"  # ours
 
 
 def _now():
@@ -127,6 +128,9 @@ class Agent:
     cpu: int  # registered CPU units
     memory: int  # registered MiB
     last_assigned_port: int = 0  # the agent's dynamic host port tracker
+    # From user data (agent_config.py): the agent's dynamic host port range (None = the region's) and reserved ports.
+    host_port_range: tuple[int, int] | None = None
+    reserved_ports: frozenset[int] = placement.RESERVED_PORTS
 
     @property
     def container_instance_id(self) -> str:
@@ -199,6 +203,7 @@ class EcsScheduler:
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._tick_lock = threading.Lock()  # one reconcile at a time
+        self._links = AgentLinks(ctx)  # can each agent reach ECS (agent_link.py)
         self._forget_everything()
 
     def _forget_everything(self) -> None:
@@ -226,6 +231,7 @@ class EcsScheduler:
         with self._tick_lock:
             self._stop_all_containers()
             self._forget_everything()
+            self._links.reset()
 
     def _stop_all_containers(self) -> None:
         containers = self._containers()
@@ -247,11 +253,13 @@ class EcsScheduler:
         """One pass: join instances, notice stops, scale services, run and stop containers, report."""
         with self._tick_lock:
             tick = Tick()
+            connected = self._links.reachable()  # outside ctx.lock: it may wait for a fresh snapshot
             with self.ctx.lock:
-                self._join_instances()
+                unknown = self._join_instances(connected)
                 tick.orphans = self._forget_vanished_tasks()
                 self._notice_stops()
-                self._scale_services(tick)
+                if not unknown:  # else wait a tick: a host launched during the snapshot's read may join
+                    self._scale_services(tick)
                 tick.to_stop = self._drained_runs()
                 tick.to_launch += self._created_between_ticks()
             self._run_containers(tick)  # outside the lock: processes start and stop here
@@ -285,22 +293,29 @@ class EcsScheduler:
                 tick.launched[run.task_arn] = error
 
     # -- 1. the agent: instances join clusters --------------------------------------------------
-    def _join_instances(self) -> None:
+    def _join_instances(self, connected: dict[str, bool]) -> bool:
+        """`connected`: whose agent can reach ECS now (agent_link.py). One that cannot never
+        registers; a registered one shows agentConnected false and keeps its tasks running.
+        Returns whether a running instance is too new for the snapshot to say."""
         ec2, ecs = self.ctx.ec2(), self.ctx.ecs()
+        unknown = False
         for instance_id in [i for i, agent in self._agents.items() if self._container_instance(agent) is None]:
             del self._agents[instance_id]  # moto was reset, or the container instance deregistered
         for instance in ec2.all_instances():
             agent = self._agents.get(instance.id)
             if agent is None:
-                if instance.state == "running":
+                unknown = unknown or (instance.state == "running" and instance.id not in connected)
+                if instance.state == "running" and connected.get(instance.id, False):
                     self._register_instance(ecs, instance)
             elif instance.state in ("stopping", "stopped", "shutting-down", "terminated"):
                 self._instance_gone(agent, instance.state)
-            elif instance.state == "running":
-                self._container_instance(agent).agent_connected = True  # started again after a stop
+            elif instance.state == "running":  # (also: started again after a stop)
+                self._container_instance(agent).agent_connected = connected.get(instance.id, False)
+        return unknown
 
     def _register_instance(self, ecs, instance) -> None:
-        cluster_name = cluster_from_user_data(user_data_text(instance.user_data)) or DEFAULT_CLUSTER
+        settings = agent_config.agent_settings(user_data_text(instance.user_data))
+        cluster_name = settings.cluster
         cluster = ecs.clusters.get(cluster_name)
         if cluster is None or cluster.status != "ACTIVE":
             return  # the agent keeps retrying until the cluster exists
@@ -310,9 +325,12 @@ class EcsScheduler:
         if container_instance is None:  # (it may have been registered through the API already)
             container_instance = ecs.register_container_instance(cluster_name, instance.id)
         cpu, memory = instance_resources(instance.instance_type)
-        self._agents[instance.id] = Agent(instance.id, cluster_name, container_instance.container_instance_arn, cpu, memory)
-        container_instance.registered_resources = resources(cpu, memory, placement.RESERVED_PORTS)
-        container_instance.remaining_resources = resources(cpu, memory, placement.RESERVED_PORTS)
+        self._agents[instance.id] = Agent(instance.id, cluster_name, container_instance.container_instance_arn, cpu, memory,
+                                          host_port_range=settings.host_port_range, reserved_ports=settings.reserved_ports)
+        for problem in settings.problems:  # the real agent writes these to its log on the instance
+            log.warning("instance %s: %s", instance.id, problem)
+        container_instance.registered_resources = resources(cpu, memory, settings.reserved_ports)
+        container_instance.remaining_resources = resources(cpu, memory, settings.reserved_ports)
         log.info("instance %s joined cluster %s", instance.id, cluster_name)
 
     def _instance_gone(self, agent: Agent, state: str) -> None:
@@ -451,6 +469,10 @@ class EcsScheduler:
             if len(service.deployments) > 1:  # a rolling update in progress
                 tick.to_launch += self._roll_out(ecs, service, runs)
                 continue
+            leaving = self._on_draining_instances(runs)
+            if leaving:  # replaced like a rolling update (below)
+                tick.to_launch += self._move_off_draining(ecs, service, runs, leaving)
+                continue
             missing = service.desired_count - len(runs)
             if missing > 0:
                 tick.to_launch += self._place_tasks(ecs, service, missing)
@@ -459,6 +481,28 @@ class EcsScheduler:
                                                     run.sequence) for run in runs]
                 for task_arn in placement.tasks_to_stop(candidates, -missing):
                     self._scale_in_stop(self._runs[task_arn], service)
+
+    # -- draining container instances -------------------------------------------------------------
+    # AWS (ECS guide "Draining Amazon ECS container instances"; ECS API UpdateContainerInstancesState):
+    # a DRAINING instance gets no new tasks (rooms_in skips it); its PENDING service tasks stop at
+    # once; its RUNNING ones are replaced within minimumHealthyPercent / maximumPercent - the same
+    # arithmetic as a rolling update (deployments.plan: replacements start first at 100/200);
+    # tasks not started by a service keep running. The stopped reason AWS shows is not documented:
+    # DRAINED_REASON is ours (stop code ServiceSchedulerInitiated).
+    def _on_draining_instances(self, runs: list[TaskRun]) -> list[TaskRun]:
+        draining = {agent.instance_id for agent in self._agents.values()
+                    if (ci := self._container_instance(agent)) is not None and ci.status == "DRAINING"}
+        return [run for run in runs if run.instance_id in draining]
+
+    def _move_off_draining(self, ecs, service, runs: list[TaskRun], leaving: list[TaskRun]) -> list[TaskRun]:
+        staying = [run for run in runs if run not in leaving]
+        pending = [run for run in leaving if self._task(run).last_status != "RUNNING"]
+        running = [run for run in leaving if run not in pending]
+        step = deployments.plan(service.desired_count, *deployments.percents(service), new_live=len(staying),
+                                new_healthy=sum(self._healthy(run, service) for run in staying), old_live=len(running))
+        for run in pending + running[:step.stop_old]:
+            self._begin_stop(run, DRAINED_REASON, SCHEDULER_INITIATED, announce=True)
+        return self._place_tasks(ecs, service, step.start) if step.start else []
 
     def _roll_out(self, ecs, service, runs: list[TaskRun]) -> list[TaskRun]:
         """One step of a rolling update: deployments.plan decides how many to start and stop."""
@@ -504,7 +548,7 @@ class EcsScheduler:
                    for tg, port in wanted)
 
     def _place_tasks(self, ecs, service, count: int) -> list[TaskRun]:
-        definition = self._task_definition(ecs, service)
+        definition = self._task_definition(ecs, service) if count > 0 else None
         if definition is None:
             return []
         container_def = main_container(definition, service.load_balancers)
@@ -513,7 +557,7 @@ class EcsScheduler:
         host_port_range = self.ctx.options.host_port_range
         placed: list[TaskRun] = []
         for _ in range(count):
-            where = placement.place(rooms, needs, host_port_range)
+            where = placement.place(rooms, needs, host_port_range, *service_placement(service))
             if where.room is None:
                 self._report(service, "placement", placement.placement_failure_message(service.name, where))
                 break
@@ -535,8 +579,7 @@ class EcsScheduler:
             container_instance = self._container_instance(agent)
             instance = ec2.get_instance_by_id(agent.instance_id)
             if (agent.cluster_name != cluster_name or container_instance is None
-                    or container_instance.status != "ACTIVE" or not container_instance.agent_connected
-                    or instance is None or instance.state != "running"):
+                    or container_instance.status != "ACTIVE" or instance is None or instance.state != "running"):
                 continue
             on_instance = [run for run in self._runs.values() if run.instance_id == agent.instance_id]
             rooms.append(placement.InstanceRoom(
@@ -548,6 +591,10 @@ class EcsScheduler:
                 service_tasks=sum(1 for run in on_instance if run.service_arn == service_arn and not run.stopping),
                 all_tasks=len(on_instance),
                 last_assigned_port=agent.last_assigned_port,
+                port_range=agent.host_port_range,
+                reserved_ports=agent.reserved_ports,
+                attributes=dict(getattr(container_instance, "attributes", None) or {}),
+                agent_connected=container_instance.agent_connected,  # placement says so when it is not
             ))
         return rooms
 
@@ -567,9 +614,7 @@ class EcsScheduler:
         picks them); its container starts at the next reconcile. Hold ctx.lock."""
         ecs = self.ctx.ecs()
         instance_id = room.instance_id
-        dynamic_ports = placement.free_ports(self.ctx.options.host_port_range,
-                                             room.ports_in_use | set(needs.static_host_ports),
-                                             room.last_assigned_port, needs.dynamic_ports)
+        dynamic_ports = room.dynamic_ports_for(needs, self.ctx.options.host_port_range)  # the agent's own range
         room.take(needs, dynamic_ports)
         agent = self._agents[instance_id]
         agent.last_assigned_port = room.last_assigned_port
@@ -727,15 +772,7 @@ class EcsScheduler:
         primary = service.deployments[0]["id"] if service.deployments else None
         if primary is not None and any(self._task(run).started_by != primary for run in runs):
             return False
-        for run in runs:
-            wanted = self._wanted_targets(run, service)
-            if run.stopping or set(wanted) - set(run.targets):
-                return False
-            for target_group_arn, port in wanted:
-                record = self._target_record(target_group_arn, run.target, port)
-                if record is None or record["State"] != target_health.HEALTHY:
-                    return False
-        return True
+        return all(not run.stopping and self._healthy(run, service) for run in runs)
 
     def _complete_deployment(self, service) -> None:
         deployment = service.deployments[0] if service.deployments else None
@@ -757,7 +794,7 @@ class EcsScheduler:
             container_instance.remaining_resources = resources(
                 agent.cpu - sum(run.needs.cpu for run in on_instance),
                 agent.memory - sum(run.needs.memory for run in on_instance),
-                placement.RESERVED_PORTS | static)
+                agent.reserved_ports | static)
             statuses = [self._task(run).last_status for run in on_instance]
             container_instance.running_tasks_count = statuses.count("RUNNING")
             container_instance.pending_tasks_count = statuses.count("PENDING")
@@ -810,8 +847,15 @@ def user_data_text(user_data: Any) -> str:
 
 
 def cluster_from_user_data(text: str) -> str | None:
-    match = ECS_CLUSTER_SETTING.search(text)
-    return match.group(1) if match else None
+    settings = agent_config.agent_settings(text)
+    return settings.cluster if settings.cluster_given else None
+
+
+def service_placement(service) -> tuple[tuple[placement.Strategy, ...], tuple[placement.Constraint, ...]]:
+    """The service's placement strategies and constraints (checked by CreateService/UpdateService:
+    moto_fixes/ecs_placement.py keeps them on the service)."""
+    return (placement.parse_strategies(getattr(service, "placement_strategy", None)),
+            placement.parse_constraints(getattr(service, "placement_constraints", None)))
 
 
 def instance_resources(instance_type: str) -> tuple[int, int]:

@@ -28,8 +28,9 @@ from helpers.sandbox import placement, unsupported
 from helpers.sandbox.scheduler import main_container, task_needs
 
 # The Failure reasons for a resource a task needs and no instance has (ECS guide "API failure reasons").
+# AGENT: "the container instance ... has an agent that's currently disconnected" (same page).
 FAILURE_REASON = {placement.NO_CPU: "RESOURCE:CPU", placement.NO_MEMORY: "RESOURCE:MEMORY",
-                  placement.NO_PORT: "RESOURCE:PORTS"}
+                  placement.NO_PORT: "RESOURCE:PORTS", placement.NO_AGENT: "AGENT"}
 MISSING, INACTIVE = "MISSING", "INACTIVE"
 # RunTask in a cluster with no usable container instance: AWS answers with this error (widely quoted
 # CLI output: "InvalidParameterException ... No Container Instances were found in your cluster.").

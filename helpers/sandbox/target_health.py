@@ -48,6 +48,9 @@ FAILED_HEALTH_CHECKS = ("Target.FailedHealthChecks", "Health checks failed")
 TIMEOUT = ("Target.Timeout", "Request timed out")
 NOT_REGISTERED = ("Target.NotRegistered", "Target is not registered to the target group")
 NOT_IN_USE = ("Target.NotInUse", "Target group is not configured to receive traffic from the load balancer")
+# Same reason code, other cause: the target's Availability Zone is not enabled for the load balancer.
+# It gets no health checks and no traffic (same table; FACTS.md "Availability Zones").
+ZONE_NOT_ENABLED = ("Target.NotInUse", "Target is in an Availability Zone that is not enabled for the load balancer")
 DEREGISTRATION_IN_PROGRESS = ("Target.DeregistrationInProgress", "Target deregistration is in progress")
 HEALTH_CHECK_DISABLED = ("Target.HealthCheckDisabled", "Health checks are disabled")
 RESPONSE_CODE_MISMATCH = "Target.ResponseCodeMismatch"  # "Health checks failed with these codes: [code]"
@@ -62,7 +65,8 @@ class CheckResult:
     """What one health check found.
 
     kind: "pass", "fail" (the check ran and failed) or "unused" (no check is sent at all:
-          the target group has no listener, or the instance is not running).
+          the target group has no listener, the target's AZ is not enabled for the load
+          balancer, or the instance is not running).
     """
 
     kind: str
@@ -96,6 +100,11 @@ def code_mismatch(status: int) -> CheckResult:
 
 def not_in_use() -> CheckResult:
     return CheckResult("unused", *NOT_IN_USE)
+
+
+def zone_not_enabled() -> CheckResult:
+    """The target is in an AZ the load balancer is not enabled in: no check is sent."""
+    return CheckResult("unused", *ZONE_NOT_ENABLED)
 
 
 def invalid_state(instance_state: str) -> CheckResult:

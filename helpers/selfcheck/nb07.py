@@ -8,6 +8,7 @@ fix that opened more than it needed to).
 
 from __future__ import annotations
 
+from helpers.audit import run_audit
 from helpers.selfcheck import CheckResult, Report, expect, report
 from helpers.tables import service_tasks
 from helpers.traffic import request_many
@@ -20,8 +21,6 @@ def _failed_count(outcomes) -> str:
 
 def stack_works(lab, stack, *, requests: int = 12) -> Report:
     """Desired tasks running, all healthy, all answering; no blocker; a clean audit."""
-    from helpers.audit import run_audit
-
     ecs = lab.clients.ecs
     service = ecs.describe_services(cluster=stack.cluster_name, services=[stack.service_name])["services"][0]
     desired, running = service["desiredCount"], service["runningCount"]

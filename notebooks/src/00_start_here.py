@@ -76,12 +76,13 @@ lab = Lab.start()
 # | `03_alb_to_ecs` | ECS registers `instance:port` targets; health checks; round robin; scaling in | at least 15 |
 # | `04_inbound_dynamic_ports` | listener -> target group -> random ports; break the hosts' security group, fix it | at least 15 |
 # | `05_network_acls` | the "rule 100 allow all" NACL; first match wins; stateless return traffic; a 504 | at least 20 |
-# | `06_hardening` | SG-to-SG rules, hosts in private subnets, the ECS service-linked role; the audit | at least 15 |
+# | `06_hardening` | SG-to-SG rules, hosts in private subnets, the ECS service-linked role; the audit | at least 20 |
 # | `07_troubleshooting` | capstone: a broken stack; diagnose with `explain`, fix, self-check | at least 15 |
 # | `08_deployments` | beyond the post: roll out a new version; dynamic ports vs a static 8081 that stalls | at least 15 |
+# | `09_awsvpc_and_fargate` | awsvpc: an interface per task, `ip` targets, a task security group; Fargate; which to choose | at least 15 |
 #
 # The story ends with the `07` capstone. The notebooks after it go beyond the post: what the same
-# setup means on the day you ship a new version.
+# setup means on the day you ship a new version, and with a network interface per task.
 #
 # The minutes are measured: reading, running the cells, and a few minutes for questions. Add your
 # own time for the exercises - try each one before you open its answer.

@@ -1,7 +1,7 @@
 # %% [markdown]
 # # 06 · Hardening: only the ALB may reach the tasks
 #
-# Time: at least 15 minutes, plus the exercises (reading 9 min, running 28 s) · needs: `05_network_acls`
+# Time: at least 20 minutes, plus the exercises (reading 10 min, running 28 s) · needs: `05_network_acls`
 #
 # Words you don't know: the [glossary](../docs/GLOSSARY.md). Stuck? The [cheat sheet](../docs/CHEATSHEET.md).
 #
@@ -28,6 +28,8 @@
 
 # %%
 from helpers.course import Interactive, Lab
+from helpers.evaluator.report import format_ecs_reach
+from helpers.explain import explain_agent
 from helpers.hardening import harden
 from helpers.lab_extras import answered_line, audit_text, hosts_table, picture_png
 from helpers.nacl_tools import outcome_words, sorted_blockers
@@ -162,10 +164,22 @@ print(sorted_blockers(lab.explain(f"http://{private_ip}:8081/")))
 # %% [markdown]
 # No public IP, so there is no public name to try either. A request to the private address from
 # the internet fails before any rule is read: `IGW_PRIVATE_IP_ASSOCIATION_FOR_INGRESS` - an
-# internet gateway only forwards to public IPs. (In AWS, hosts in private subnets still need a
-# way *out*, to reach the ECS API and pull images: a NAT gateway or VPC endpoints. The sandbox's
-# ECS agent needs neither, so this stack has none; see `helpers/hardening.py`.)
+# internet gateway only forwards to public IPs.
 #
+# Private hosts still need a way *out*: the ECS agent on each host registers it and keeps a
+# connection to ECS over HTTPS (443), and the host pulls the image. With no way out the instance
+# runs, but never joins the cluster - no task ever lands on it. So `hosts_in="private"` also
+# built **interface VPC endpoints** for `ecs`, `ecs-agent` and `ecs-telemetry` in the private
+# subnets (the agent's HTTPS stays inside the VPC) and a **NAT gateway** in a public subnet (for
+# the image, which is on Docker Hub). Both cost money on AWS, unlike the rest of this stack when
+# idle: a NAT gateway is billed per hour and per GB it handles (plus its public IPv4 address),
+# an interface endpoint per hour in each AZ and per GB - see the Amazon VPC and AWS PrivateLink
+# pricing pages for your region. Ask the evaluator whether a host's agent gets through:
+
+# %%
+print(format_ecs_reach(explain_agent(stack.instance_ids[0], clients=lab.clients)).splitlines()[0])
+
+# %% [markdown]
 # The ALB, meanwhile, reaches every task as before:
 
 # %%

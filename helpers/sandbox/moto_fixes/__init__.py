@@ -8,6 +8,7 @@ module per service, as moto lays out its own backends:
             health-check timeout defaults; listener, target group and load balancer checks
     ecs     the scheduler owns lastStatus; StopTask, ListTasks, container task ARNs; task definition
             and service load-balancer checks; service counts
+    ecs_placement  services keep placementStrategy / placementConstraints, checked
     ec2     security group rules matched without their description; network ACLs' `*` rule and checks
     iam     AWS's managed policies; the ECS service-linked role
 
@@ -28,7 +29,7 @@ AWS's error code and a 400, never an HTTP 500.
 
 from __future__ import annotations
 
-from helpers.sandbox.moto_fixes import ec2, ecs, elbv2, iam
+from helpers.sandbox.moto_fixes import ec2, ecs, ecs_placement, elbv2, iam
 from helpers.sandbox.moto_fixes.elbv2 import find_target_group, target_records
 
 __all__ = ["apply", "find_target_group", "target_records"]
@@ -48,4 +49,5 @@ def apply(ctx) -> None:
     iam.install()  # before ecs: ECS's checks on CreateService run before the role is created
     ec2.install()
     ecs.install()
+    ecs_placement.install()
     _installed = True

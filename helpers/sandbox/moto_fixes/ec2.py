@@ -1,22 +1,25 @@
 """EC2: security group rules found without their description; network ACLs with the `*` rule,
-in rule order, with AWS's rule-number checks."""
+in rule order, with AWS's rule-number checks; an instance launched without a security group gets
+its VPC's default group."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from moto.ec2.exceptions import EC2ClientError
+from moto.ec2.models.instances import InstanceBackend
 from moto.ec2.models.network_acls import NetworkAcl, NetworkAclBackend, NetworkAclEntry
 from moto.ec2.models.security_groups import SecurityGroupRule
 from moto.ec2.responses.network_acls import NetworkACLs
 
 from helpers.facts import NACL_RULE_MAX, NACL_RULE_MIN, NACL_STAR_RULE
-from helpers.sandbox.moto_fixes._patching import check_before
+from helpers.sandbox.moto_fixes._patching import check_before, wrap
 
 
 def install() -> None:
     _install_security_group_rule_matching()
     _install_network_acl_fixes()
+    wrap(InstanceBackend, "run_instances", _default_security_group)
 
 
 def _install_security_group_rule_matching() -> None:
@@ -36,6 +39,18 @@ def _install_security_group_rule_matching() -> None:
         return original(self, other)
 
     SecurityGroupRule.__eq__ = same_rule
+
+
+def _default_security_group(original, self, image_id, count, user_data, security_group_names, **kwargs):
+    # Why: RunInstances into a subnet with no security group gives the instance its VPC's default
+    # group (EC2 API RunInstances, SecurityGroupIds); moto left it with none, so its traffic (the
+    # ECS agent's HTTPS, for one) had no outbound rule at all.
+    if (not security_group_names and not kwargs.get("security_group_ids") and not kwargs.get("nics")
+            and not kwargs.get("launch_template") and kwargs.get("subnet_id")):
+        group = self.get_default_security_group(self.get_subnet(kwargs["subnet_id"]).vpc_id)
+        if group is not None:
+            kwargs["security_group_ids"] = [group.id]
+    return original(self, image_id, count, user_data, security_group_names, **kwargs)
 
 
 def _without_description(rule: SecurityGroupRule) -> SecurityGroupRule:
