@@ -6,6 +6,9 @@ through the ALB the whole time, and what ECS and the target group say on the way
 
 Only what is certain goes into the summary (which states were seen depends on the clock, so it
 names only those a rollout cannot skip: old targets drain before they go).
+
+The old targets come from the old deployments' tasks, not from the target group: by the time
+`watch_rollout` first reads the target group the new tasks may be registered in it already.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 
 from helpers.backend import Clients
-from helpers.resources.ecs import describe_service, service_tasks
+from helpers.resources.ecs import describe_service, instance_targets, service_tasks
 from helpers.traffic import Outcome, request, short_task_id
 from helpers.waiters import first_value
 
@@ -27,9 +30,23 @@ def _targets(clients: Clients, target_group_arn: str) -> dict[str, str]:
     return {f"{d['Target']['Id']}:{d['Target'].get('Port', '-')}": d["TargetHealth"]["State"] for d in descriptions}
 
 
-def _task_ids(clients: Clients, stack) -> set[str]:
-    return {short_task_id(t["taskArn"].rsplit("/", 1)[-1]) for t in service_tasks(clients, stack.cluster_name, stack.service_name)
-            if t.get("lastStatus") == "RUNNING"}
+def _task_ids(tasks: list[dict]) -> set[str]:
+    return {short_task_id(t["taskArn"].rsplit("/", 1)[-1]) for t in tasks}
+
+
+def _running_tasks(clients: Clients, stack) -> list[dict]:
+    return [t for t in service_tasks(clients, stack.cluster_name, stack.service_name) if t.get("lastStatus") == "RUNNING"]
+
+
+def old_deployment_tasks(clients: Clients, stack, service: dict) -> list[dict]:
+    """The service's tasks that are not the PRIMARY deployment's and have not stopped yet: running,
+    or already stopping while their targets drain. A service task's `startedBy` is the id of the
+    deployment that started it (ECS API StartTask, startedBy), so this also holds for
+    forceNewDeployment, where old and new tasks share a task definition."""
+    primary = service["deployments"][0]["id"]
+    tasks = [t for status in ("RUNNING", "STOPPED")
+             for t in service_tasks(clients, stack.cluster_name, stack.service_name, desired_status=status)]
+    return [t for t in tasks if t.get("startedBy") != primary and t.get("lastStatus") != "STOPPED"]
 
 
 def rollout_done(service: dict, targets: dict[str, str]) -> bool:
@@ -81,36 +98,38 @@ class Rollout:
     __repr__ = __str__
 
 
+def _record_old_states(watched: Rollout, targets: dict[str, str]) -> None:
+    for target, state in targets.items():
+        # A static host port gives the new task the old one's instance:port: the same target.
+        if target in watched.old_targets:
+            watched.old_targets[target].add(state)
+
+
 def watch_rollout(clients: Clients, stack, *, proxy: str | None, timeout: float = 60.0) -> Rollout:
     """Send requests to the stack's ALB one after another while the service rolls out, reading
     the service and the target group between them, until the rollout completed (then
     AFTER_REQUESTS more) or `timeout` seconds passed. Never raises on a stalled rollout: says so."""
     url = f"http://{stack.alb_dns_name}/"
     service = describe_service(clients, stack.cluster_name, stack.service_name)
-    primary = service["deployments"][0]["taskDefinition"]
-    old_tasks = {short_task_id(t["taskArn"].rsplit("/", 1)[-1]) for t in service_tasks(clients, stack.cluster_name, stack.service_name)
-                 if t.get("lastStatus") == "RUNNING" and t["taskDefinitionArn"] != primary}
-    watched = Rollout(desired=service["desiredCount"], old_tasks=old_tasks, timeout=timeout)
-    start_targets = _targets(clients, stack.target_group_arn)
-    watched.old_targets = {target: {state} for target, state in start_targets.items()}
+    old_tasks = old_deployment_tasks(clients, stack, service)
+    watched = Rollout(desired=service["desiredCount"], old_tasks=_task_ids(old_tasks), timeout=timeout)
+    watched.old_targets = {target: set() for target in instance_targets(clients, stack.cluster_name, old_tasks)}
     deadline = time.monotonic() + timeout
-    targets = start_targets
+    targets = _targets(clients, stack.target_group_arn)
+    _record_old_states(watched, targets)
     while len(watched.outcomes) < MAX_REQUESTS and time.monotonic() < deadline:
         watched.outcomes.append(request(url, proxy=proxy, timeout=5.0))
         service = describe_service(clients, stack.cluster_name, stack.service_name)
         targets = _targets(clients, stack.target_group_arn)
         statuses = {d["status"] for d in service["deployments"]}
         watched.side_by_side |= {"PRIMARY", "ACTIVE"} <= statuses
-        for target, state in targets.items():
-            # A static host port gives the new task the old one's instance:port: the same target.
-            if target in watched.old_targets:
-                watched.old_targets[target].add(state)
+        _record_old_states(watched, targets)
         if rollout_done(service, targets):
             watched.completed = True
             break
     if watched.completed:
         watched.outcomes += [request(url, proxy=proxy, timeout=5.0) for _ in range(AFTER_REQUESTS)]
-        watched.new_tasks = _task_ids(clients, stack)
+        watched.new_tasks = _task_ids(_running_tasks(clients, stack))
     watched.final_targets = targets
     return watched
 

@@ -8,6 +8,8 @@ import threading
 
 import pytest
 
+from helpers.resources.ecs import instance_targets, service_tasks
+from helpers.rollouts import watch_rollout
 from helpers.sandbox.deployments import Step, plan
 from helpers.stack import StackSpec, build_stack
 from helpers.traffic import request
@@ -30,7 +32,8 @@ def test_plan_honours_the_percentages():
 
 def build(region, **spec):
     clients = region.clients()
-    stack = build_stack(clients, StackSpec(name=f"d{next(_names)}", deregistration_delay=5, **spec))
+    spec.setdefault("deregistration_delay", 5)
+    stack = build_stack(clients, StackSpec(name=f"d{next(_names)}", **spec))
     wait_for_service(clients, stack, progress=False)
     return clients, stack
 
@@ -80,6 +83,29 @@ def test_a_new_revision_rolls_out_without_a_failed_request(region):
     messages = [e["message"] for e in service(clients, stack)["events"]]
     assert f"(service {stack.service_name}) (deployment {done['id']}) deployment completed." in messages
     assert any(m.startswith(f"(service {stack.service_name}) has started 2 tasks:") for m in messages)
+
+
+def target_ids(clients, stack):
+    described = clients.elbv2.describe_target_health(TargetGroupArn=stack.target_group_arn)["TargetHealthDescriptions"]
+    return {f"{d['Target']['Id']}:{d['Target']['Port']}" for d in described}
+
+
+def test_watch_rollout_takes_the_old_targets_from_the_old_tasks(region):
+    # Started once the new tasks' targets are registered too, watch_rollout must still name as old
+    # only the old tasks' instance:hostPort. The default deregistration delay (300 AWS seconds)
+    # keeps the old tasks draining, not stopped, while it starts.
+    clients, stack = build(region, desired_count=2, deregistration_delay=300)
+    old = instance_targets(clients, stack.cluster_name, service_tasks(clients, stack.cluster_name, stack.service_name))
+    assert len(old) == 2 and target_ids(clients, stack) == old
+    clients.ecs.update_service(cluster=stack.cluster_name, service=stack.service_name,
+                               taskDefinition=new_revision(clients, stack))
+    first_value(lambda: target_ids(clients, stack) - old, timeout=30, what="the new tasks' targets registered")
+
+    watched = watch_rollout(clients, stack, proxy=region.socks_proxy, timeout=60)
+    assert set(watched.old_targets) == old
+    assert watched.completed and not watched.failed, str(watched)
+    assert all("draining" in seen for seen in watched.old_targets.values()), watched.old_targets
+    assert set(watched.final_targets).isdisjoint(old)
 
 
 def test_static_host_port_stalls_at_100_200_and_proceeds_at_50_100(region):

@@ -61,6 +61,17 @@ def service_tasks(clients: Clients, cluster: str, service: str | None = None, de
     return clients.ecs.describe_tasks(cluster=cluster, tasks=arns)["tasks"] if arns else []
 
 
+def instance_targets(clients: Clients, cluster: str, tasks: list[dict]) -> set[str]:
+    """The targets ECS registers for these tasks in bridge or host mode: "instance id:host port",
+    as DescribeTargetHealth names them - one per port binding (the course's tasks map one port,
+    the one their service registers)."""
+    ci_to_ec2 = _container_instance_to_ec2(clients, cluster, [t["containerInstanceArn"] for t in tasks if t.get("containerInstanceArn")])
+    return {f"{ci_to_ec2[task['containerInstanceArn']]}:{binding['hostPort']}"
+            for task in tasks if task.get("containerInstanceArn") in ci_to_ec2
+            for container in task["containers"] for binding in container.get("networkBindings") or []
+            if binding.get("hostPort")}
+
+
 def task_bindings(clients: Clients, cluster: str, service: str | None = None) -> list[TaskBinding]:
     """One entry per running task's port binding, sorted by host name, then host port, then task."""
     tasks = service_tasks(clients, cluster, service)
