@@ -1,7 +1,7 @@
 # %% [markdown]
 # # 08 · Deployments: why dynamic host ports exist
 #
-# Time: at least 15 minutes, plus the exercises (reading 7 min, running 55 s) · needs: `03_alb_to_ecs`
+# Time: at least 15 minutes, plus the exercises (reading 8 min, running 55 s) · needs: `03_alb_to_ecs`
 #
 # Words you don't know: the [glossary](../docs/GLOSSARY.md). Stuck? The [cheat sheet](../docs/CHEATSHEET.md).
 #
@@ -44,7 +44,9 @@ print(lab.deployments(stack))
 # ## A new revision
 # A task definition is never edited: every change is a new **revision** of its family. Here the
 # change is an environment variable, as a new version of an app often is. Read the current
-# revision, change its container, register it:
+# revision, change its container, register it (`register_task_definition`).
+# In the console: ECS > Task definitions > the family > the revision (the ECS guide's "Updating an
+# Amazon ECS task definition using the console" creates one there with "Create new revision").
 
 # %%
 current = lab.clients.ecs.describe_task_definition(taskDefinition=stack.task_definition_arn)["taskDefinition"]
@@ -63,6 +65,11 @@ print(port_mappings_table(lab.clients, revision))
 # completed, reading the service and the target group between them, and sums up what it saw.
 # (Only what every rollout shows is in the summary: how many requests, or exactly when a target
 # turned healthy, depends on the clock.)
+#
+# In the console: ECS > Clusters > the cluster > Services > the service > **Deployments** (the
+# deployments `update_service` starts) and **Events** (the messages `describe_services` returns as
+# `events`); the targets: EC2 > Load Balancing > Target Groups > the target group > **Targets** tab
+# (what `describe_target_health` returns).
 
 # %%
 updated = lab.clients.ecs.update_service(cluster=stack.cluster_name, service=stack.service_name, taskDefinition=revision)
