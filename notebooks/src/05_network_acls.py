@@ -255,11 +255,11 @@ tight_hosts_acl(lab, stack)
 # ## Try it yourself: switch the return rule
 # The switch below removes and restores the hosts' outbound return rules; after each change the
 # line next to it shows `explain`'s verdict for `http://<ALB>/`. (The widget needs a running
-# kernel; on a static page it shows nothing. Leave it switched **on** when you are done.)
+# kernel; on a static page it shows its state as one line of text. Leave it switched **on** when you are done.)
 
 # %%
 from helpers.course import Interactive
-from helpers.widgets import RuleToggle, RuleToggleView
+from helpers.widgets import RuleToggle
 
 
 def return_rules_present() -> bool:
@@ -277,7 +277,7 @@ def add_return_rules() -> None:
 toggle = RuleToggle(add_return_rules, lambda: delete_entries(lab.clients, hosts_acl_id, egress=True),
                     lambda: lab.explain(alb_url).verdict, enabled=return_rules_present(),
                     description="hosts' NACL: outbound tcp 1024-65535 to the ALB subnets")
-Interactive(RuleToggleView(toggle), f"[widget] switch the hosts' return rule on and off; now: {toggle.summary}")
+Interactive.switch(toggle)
 
 # %% [markdown]
 # ## What AWS does with a rule number it does not accept

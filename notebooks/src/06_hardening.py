@@ -288,14 +288,14 @@ hardened(lab, stack)
 # lets the ALB in. (Needs a running kernel. Leave it **on** when you are done.)
 
 # %%
-from helpers.widgets import RuleToggle, RuleToggleView
+from helpers.widgets import RuleToggle
 
 from_alb = [{"IpProtocol": "tcp", "FromPort": 32768, "ToPort": 65535, "UserIdGroupPairs": [{"GroupId": stack.alb_sg_id}]}]
 toggle = RuleToggle(
     lambda: lab.clients.ec2.authorize_security_group_ingress(GroupId=stack.host_sg_id, IpPermissions=from_alb),
     lambda: revoke_group_rule(lab.clients, stack.host_sg_id, (32768, 65535), stack.alb_sg_id),
     lambda: lab.explain(alb_url).verdict, enabled=True, description="host SG: tcp 32768-65535 from the ALB's SG")
-Interactive(RuleToggleView(toggle), f"[widget] switch the host SG's rule from the ALB's SG; now: {toggle.summary}")
+Interactive.switch(toggle)
 
 # %% [markdown]
 # ## Key points

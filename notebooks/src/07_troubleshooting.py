@@ -36,7 +36,7 @@ lab = Lab.start()
 stack = lab.build("nb07", hosts_in="private", quiet=True)
 hardening = harden(lab.clients, stack)
 injected = break_stack(lab.clients, stack)
-settled = wait_until(lambda: (not lab.targets(stack).rows and not lab.tasks(stack).rows, "the weekend's changes"),
+settled = wait_until(lambda: (not lab.targets(stack).rows and not lab.tasks(stack).rows, "done"),
                      what="the weekend's changes", timeout=60)
 alb_url = f"http://{stack.alb_dns_name}/"
 print("the app:", alb_url)
