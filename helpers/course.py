@@ -81,8 +81,10 @@ class Explained:
 
     __repr__ = __str__
 
-    def picture(self, detail: str = "compact"):
-        return FlowDiagram.from_verdict(self.verdict, self.snapshot, detail=detail)
+    def picture(self, detail: str = "compact", targets: str = "each"):
+        """The flow's picture; `targets="by-host"` draws one node per host instead of one per
+        target (helpers.diagram.TARGET_VIEWS)."""
+        return FlowDiagram.from_verdict(self.verdict, self.snapshot, detail=detail, targets=targets)
 
 
 class Interactive:

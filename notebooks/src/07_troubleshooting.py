@@ -98,8 +98,13 @@ except WaitTimeout:
 why = lab.explain(alb_url)
 print(blocker_digest(why))
 
+# %% [markdown]
+# The picture draws the targets on each host as one node: ECS keeps replacing the failing
+# tasks, so which targets are registered right now (draining, new) changes from second to
+# second - the hosts, and what blocks the way to them, do not.
+
 # %%
-picture_png(why)
+picture_png(why, targets="by-host")
 
 # %% [markdown]
 # Look at the two settings it names:
