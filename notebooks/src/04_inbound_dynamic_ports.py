@@ -1,7 +1,7 @@
 # %% [markdown]
 # # 04 · Letting the ALB in: inbound rules for dynamic host ports
 #
-# Time: at least 15 minutes, plus the exercises (reading 8 min, running 15 s) · needs: `03_alb_to_ecs`
+# Time: at least 20 minutes, plus the exercises (reading 11 min, running 15 s) · needs: `03_alb_to_ecs`
 #
 # Words you don't know: the [glossary](../docs/GLOSSARY.md). Stuck? The [cheat sheet](../docs/CHEATSHEET.md).
 #
@@ -61,6 +61,9 @@ print(listeners_table(lab.clients, stack.alb_arn))
 # `lab.clients.elbv2.create_rule(ListenerArn=..., Priority=..., Conditions=[...], Actions=[...])`
 # (a condition: `{"Field": "path-pattern", "PathPatternConfig": {"Values": [...]}}`; an action:
 # `{"Type": "fixed-response", "FixedResponseConfig": {...}}`).
+#
+# *Console: EC2 > Load Balancers > nb04-alb, tab "Listeners and rules"; a listener's own page
+# has its rules.*
 
 # %% jupyter={"source_hidden": true} tags=["solution"]
 ### BEGIN SOLUTION: a path-pattern condition and a fixed-response action, on stack.listener_arn
@@ -104,6 +107,8 @@ print(lab.targets(stack))
 # Register the first host on port **8081**, the container's port, as a target:
 # `by_hand` below, with `lab.clients.elbv2.register_targets(TargetGroupArn=..., Targets=[...])`.
 # Then watch its health. What do you expect on 8081 of a host whose tasks use dynamic ports?
+#
+# *Console: EC2 > Target Groups (nb04-tg): its page lists the targets and their health.*
 
 # %%
 by_hand = {"Id": stack.instance_ids[0], "Port": 8081}
@@ -179,6 +184,8 @@ healthy_path.picture()
 # %% [markdown]
 # The hop that decides whether the ALB may reach a target is the hosts' **security group**.
 # Today it admits the dynamic range from the ALB's security group:
+#
+# *Console: EC2 > Security Groups (nb04-host-sg).*
 
 # %%
 print(security_group_table(lab.clients, stack.host_sg_id))

@@ -42,6 +42,8 @@ lab = Lab.start()
 # the public subnets, so a NACL could never come between them. Here the hosts go into the
 # **private** subnets (the advice of section 6-2, which `06_hardening` covers), so every packet
 # between the ALB and a task crosses two subnet edges.
+#
+# *Console: VPC > Subnets (nb05-public-a/b, nb05-private-a/b).*
 
 # %%
 stack = lab.build("nb05", hosts_in="private")
@@ -54,6 +56,8 @@ print(lab.request(alb_url, timeout=10.0))
 # ## The NACL the author saw (section 5-4)
 # Every VPC comes with a **default NACL**, and every subnet you do not assign elsewhere uses it.
 # Here it is, both directions:
+#
+# *Console: VPC > Network ACLs (the one marked default for the VPC).*
 
 # %%
 default_acl = default_acl_id(lab.clients, stack.vpc_id)

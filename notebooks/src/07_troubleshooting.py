@@ -1,7 +1,7 @@
 # %% [markdown]
 # # 07 · Capstone: troubleshoot a broken stack
 #
-# Time: at least 15 minutes, plus the exercises (reading 6 min, running 27 s) · needs: `01`-`06`
+# Time: at least 15 minutes, plus the exercises (reading 7 min, running 27 s) · needs: `01`-`06`
 #
 # Words you don't know: the [glossary](../docs/GLOSSARY.md). Stuck? The [cheat sheet](../docs/CHEATSHEET.md).
 #
@@ -59,6 +59,8 @@ print(lab.request(alb_url, timeout=10.0))
 # A **503** from the load balancer itself (`Server: awselb/2.0`). Not a timeout (`01`): the
 # request reached the ALB, and a listener took it. Not a 504 (`05`): the ALB did not even try a
 # target. Which targets does the target group have, and what is the service doing?
+#
+# *Console: EC2 > Target Groups (nb07-tg); the service: ECS > Clusters, then the cluster's page.*
 
 # %%
 print(lab.targets(stack))
@@ -108,6 +110,8 @@ picture_png(why, targets="by-host")
 
 # %% [markdown]
 # Look at the two settings it names:
+#
+# *Console: EC2 > Security Groups (nb07-host-sg); VPC > Network ACLs (nb07-private-nacl).*
 
 # %%
 print(security_group_table(lab.clients, stack.host_sg_id))
