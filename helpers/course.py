@@ -96,7 +96,7 @@ class Interactive:
     The saved notebook keeps only this line (tools/nbbuild.py drops the widget view, which no
     viewer can show without a kernel), so the text must read the same on every run."""
 
-    def __init__(self, view, kind: str, state: str) -> None:
+    def __init__(self, view, kind: str, state: str = "") -> None:
         self.view, self.kind, self.state = view, kind, state
 
     @classmethod
@@ -109,7 +109,7 @@ class Interactive:
 
     @property
     def text(self) -> str:
-        return f"[{self.kind}: {self.state} - {NEEDS_KERNEL}]"
+        return f"[{self.kind}: {self.state} - {NEEDS_KERNEL}]" if self.state else f"[{self.kind} - {NEEDS_KERNEL}]"
 
     def _repr_html_(self) -> str:
         return (f"<p><code>[{html.escape(self.kind)}]</code> {html.escape(self.state)} "

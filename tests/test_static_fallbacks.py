@@ -142,3 +142,8 @@ def test_clean_drops_widget_views_from_every_cell(nbbuild):
         nbformat.v4.new_output("display_data", data={WIDGET_VIEW: {"model_id": "abc"}})])])
     nbbuild.clean(notebook)
     assert notebook.cells[0].outputs == []
+
+
+def test_a_widget_without_a_state_still_says_it_needs_a_kernel():
+    widget = Interactive(ServiceScalerView(ServiceScaler(lambda count: None)), "service scaler")
+    assert shown(widget)["text/plain"] == "[service scaler - needs a running kernel]"
