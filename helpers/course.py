@@ -11,6 +11,7 @@ prints compact, deterministic results instead of raw API responses.
 
 from __future__ import annotations
 
+import html
 import json
 import urllib.error
 import urllib.parse
@@ -32,6 +33,8 @@ from helpers.stack import Stack, StackSpec, build_stack
 from helpers.tables import Table, deployments_table, instances_table, service_events, targets_table, tasks_table
 from helpers.traffic import DIRECT, request, request_many, summarize
 from helpers.waiters import target_states, wait_for_service, wait_until
+
+NEEDS_KERNEL = "needs a running kernel"
 
 
 @dataclass(frozen=True)
@@ -79,21 +82,48 @@ class Explained:
 
     __repr__ = __str__
 
-    def picture(self, detail: str = "compact"):
-        return FlowDiagram.from_verdict(self.verdict, self.snapshot, detail=detail)
+    def picture(self, detail: str = "compact", targets: str = "each"):
+        """The flow's picture; `targets="by-host"` draws one node per host instead of one per
+        target (helpers.diagram.TARGET_VIEWS)."""
+        return FlowDiagram.from_verdict(self.verdict, self.snapshot, detail=detail, targets=targets)
 
 
 class Interactive:
     """Shows a widget live in JupyterLab; everywhere else (a static page, a text console, the
-    saved notebook) one line of text instead of the widget's long internal description."""
+    saved notebook) one line saying what the widget is and its state when the cell ran:
 
-    def __init__(self, view, text: str) -> None:
-        self.view, self.text = view, text
+        [service scaler: nb07-svc, desired 3 - needs a running kernel]
+
+    The saved notebook keeps only this line (tools/nbbuild.py drops the widget view, which no
+    viewer can show without a kernel), so the text must read the same on every run."""
+
+    def __init__(self, view, kind: str, state: str = "") -> None:
+        self.view, self.kind, self.state = view, kind, state
+
+    @classmethod
+    def switch(cls, toggle) -> "Interactive":
+        """A RuleToggle (helpers.widgets) as a switch with its verdict line and picture."""
+        from helpers.widgets import RuleToggleView  # ipywidgets: a quarter second, only for widget cells
+
+        position = "on" if toggle.enabled else "off"
+        return cls(RuleToggleView(toggle), "rule switch", f"{toggle.description} - {position}; now: {toggle.summary}")
+
+    @property
+    def text(self) -> str:
+        return f"[{self.kind}: {self.state} - {NEEDS_KERNEL}]" if self.state else f"[{self.kind} - {NEEDS_KERNEL}]"
+
+    def _repr_html_(self) -> str:
+        return (f"<p><code>[{html.escape(self.kind)}]</code> {html.escape(self.state)} "
+                f"<em>({NEEDS_KERNEL}: run the cell to use it)</em></p>")
 
     def _repr_mimebundle_(self, include=None, exclude=None):
         bundle = self.view._repr_mimebundle_(include=include, exclude=exclude) or {}
         bundle["text/plain"] = self.text
+        bundle["text/html"] = self._repr_html_()
         return bundle
+
+    def __repr__(self) -> str:
+        return self.text
 
 
 class Lab:
@@ -196,7 +226,7 @@ class Lab:
         from helpers.widgets import PortProbe, PortProbeView  # ipywidgets: a quarter second, only for widget cells
 
         model = PortProbe(request=lambda url: self.request(url), host=host, port=port, path=path)
-        return Interactive(PortProbeView(model), f"[widget] send requests to {host} on any port")
+        return Interactive(PortProbeView(model), "port probe", f"requests to {host}, port {port}, path {path}")
 
     def open_port(self, stack: Stack, port: int) -> str:
         """A second door on the ALB: an HTTP listener on `port` forwarding to the stack's target
@@ -226,13 +256,13 @@ class Lab:
     def listener_switch(self, stack: Stack, *, port: int) -> Interactive:
         """A switch that opens or closes a second port on the ALB (`open_port` / `close_port`),
         and shows `explain`'s verdict for that port after every change."""
-        from helpers.widgets import RuleToggle, RuleToggleView  # ipywidgets: a quarter second, only for widget cells
+        from helpers.widgets import RuleToggle  # ipywidgets: a quarter second, only for widget cells
 
         url = f"http://{stack.alb_dns_name}:{port}/"
         model = RuleToggle(lambda: self.open_port(stack, port), lambda: self.close_port(stack, port),
                            lambda: self.explain(url).verdict, enabled=bool(self._listeners_on_port(stack, port)),
                            description=f"listener + SG rule on {port}")
-        return Interactive(RuleToggleView(model), f"[widget] open or close port {port} on the ALB; now: {model.summary}")
+        return Interactive.switch(model)
 
     # -- services, instances and single rules (02-04) ---------------------------------------------
     def instances(self, stack: Stack) -> Table:
@@ -285,12 +315,12 @@ class Lab:
 
         desired = ecs.describe_service(self.clients, stack.cluster_name, stack.service_name)["desiredCount"]
         model = ServiceScaler(scale, desired=desired, maximum=max(maximum, desired))
-        return Interactive(ServiceScalerView(model), f"[widget] set the desired count of {stack.service_name}; now: {desired}")
+        return Interactive(ServiceScalerView(model), "service scaler", f"{stack.service_name}, desired {desired}")
 
     def rule_switch(self, group_id: str, permission: dict, *, url: str, description: str) -> Interactive:
         """A switch for one inbound security group rule (an IpPermissions entry with one source),
         showing `explain(url)`'s verdict after every change."""
-        from helpers.widgets import RuleToggle, RuleToggleView  # ipywidgets: a quarter second, only for widget cells
+        from helpers.widgets import RuleToggle  # ipywidgets: a quarter second, only for widget cells
 
         def add():
             security_groups.authorize(self.clients, group_id, [permission])
@@ -301,7 +331,7 @@ class Lab:
         model = RuleToggle(add, remove, lambda: self.explain(url).verdict,
                            enabled=bool(security_groups.matching_rule_ids(self.clients, group_id, permission)),
                            description=description)
-        return Interactive(RuleToggleView(model), f"[widget] switch {description}; now: {model.summary}")
+        return Interactive.switch(model)
 
     # -- faults --------------------------------------------------------------------------------
     def kill_container(self, task_id: str) -> str:

@@ -35,6 +35,10 @@ from helpers.evaluator.routes import is_public_subnet
 # -- the data ---------------------------------------------------------------------------------
 EDGE_STATUSES = ("allowed", "blocked", "not-reached")
 DETAILS = ("compact", "full")
+# How targets are drawn: "each" registered target (instance:hostPort), or "by-host": the targets
+# of a target group on one host as one node - the same picture however many tasks ECS is
+# replacing at that moment (draining and new targets come and go; the hosts and blockers stay).
+TARGET_VIEWS = ("each", "by-host")
 
 
 @dataclass(frozen=True)
@@ -135,13 +139,15 @@ class FlowDiagram:
 
     @classmethod
     def from_verdict(cls, verdict: Verdict, snapshot=None, *, theme: str = "light",
-                     detail: str = "compact") -> "FlowDiagram":
+                     detail: str = "compact", targets: str = "each") -> "FlowDiagram":
         """The picture of `verdict`. With the evaluator's `snapshot`, subnets, NACLs and security
         groups are drawn as boxes around what they contain. `detail="full"` writes every check
-        on the edges instead of only on hover."""
+        on the edges instead of only on hover. `targets="by-host"` draws one node per host
+        instead of one per target (see TARGET_VIEWS)."""
         _choose("theme", theme, THEMES)
         _choose("detail", detail, DETAILS)
-        return _Builder(verdict, snapshot, detail).build(theme)
+        _choose("targets", targets, TARGET_VIEWS)
+        return _Builder(verdict, snapshot, detail, targets).build(theme)
 
     def with_theme(self, theme: str) -> "FlowDiagram":
         return FlowDiagram(self.title, self.nodes, self.edges, self.clusters, theme)
@@ -327,6 +333,28 @@ def _blocker_label(e: Explanation) -> str:
     return f"{e.code}\n({where})" if where else e.code
 
 
+_PORT_SUFFIX = re.compile(r":\d+$")  # "i-0abc:32768" -> "i-0abc"
+
+
+def _union(explanation_lists) -> tuple[Explanation, ...]:
+    """Every blocker of several targets once: two targets blocked by the same setting the same way
+    are one blocker (their ports differ, the blocker label has none)."""
+    seen: dict[tuple, Explanation] = {}
+    for explanations in explanation_lists:
+        for e in explanations:
+            seen.setdefault((e.code, e.resource_id, e.role, e.direction), e)
+    return tuple(seen.values())
+
+
+def _distinct_hops(hops) -> list[Hop]:
+    """Hops of several targets, one per check (kind, resource without a target's port, direction,
+    outcome)."""
+    seen: dict[tuple, Hop] = {}
+    for h in hops:
+        seen.setdefault((h.kind, _PORT_SUFFIX.sub("", h.resource_id), h.direction, h.allowed), h)
+    return list(seen.values())
+
+
 class _StableNames:
     """Rewrites ids for ordering: each random resource id becomes a name that is the same every
     time the same stack is built (an instance's Name tag, a subnet's CIDR, a group's name...)."""
@@ -354,8 +382,8 @@ class _StableNames:
 
 
 class _Builder:
-    def __init__(self, verdict: Verdict, snapshot, detail: str) -> None:
-        self.verdict, self.snap, self.detail = verdict, snapshot, detail
+    def __init__(self, verdict: Verdict, snapshot, detail: str, targets: str = "each") -> None:
+        self.verdict, self.snap, self.detail, self.targets = verdict, snapshot, detail, targets
         self.nodes: dict[str, Node] = {}
         self.clusters: dict[str, Cluster] = {}
         self.drafts: dict[tuple[str, str], _Draft] = {}
@@ -364,8 +392,16 @@ class _Builder:
     def build(self, theme: str) -> FlowDiagram:
         front = self._front()
         open_front = self._settle(front, self.verdict.explanations, upstream_open=True)
-        for leg in sorted(self.verdict.targets, key=lambda leg: (leg.target_group_arn, leg.target_id, leg.port)):
-            self._settle(self._leg(leg), leg.explanations, upstream_open=open_front)
+        legs = sorted(self.verdict.targets, key=lambda leg: (leg.target_group_arn, leg.target_id, leg.port))
+        if self.targets == "by-host":
+            hosts: dict[tuple[str, str], list[TargetLeg]] = {}
+            for leg in legs:
+                hosts.setdefault((leg.target_group_arn, leg.target_id), []).append(leg)
+            for on_host in hosts.values():
+                self._settle(self._host_lane(on_host), _union(leg.explanations for leg in on_host), open_front)
+        else:
+            for leg in legs:
+                self._settle(self._leg(leg), leg.explanations, upstream_open=open_front)
         edges = tuple(self._freeze(d) for d in self.drafts.values())
         stable = _StableNames(self.snap)
         nodes = tuple(replace(n, order=stable(n.id)) for n in self.nodes.values())
@@ -442,6 +478,36 @@ class _Builder:
                                                         leg.container_name, leg.container_port, cluster,
                                                         missing=any(not h.allowed for h in landing)))
             lane.append(self._edge(target, container, f":{leg.container_port}" if leg.container_port else ""))
+            lane[-1].hops.extend(landing)
+        return lane
+
+    def _host_lane(self, legs: list[TargetLeg]) -> list[_Draft]:
+        """target group -> every target on one host (one node) -> its containers (one node). The
+        label says whether none, some or all are healthy, never how many or on which port."""
+        first = legs[0]
+        cluster = self._place_instance(first.target_id)
+        healthy = sum(leg.health == "healthy" for leg in legs)
+        state = "all healthy" if healthy == len(legs) else "none healthy" if not healthy else "some healthy"
+        # awsvpc / static ports: the target's port is the container's, the same on every run.
+        fixed = all(leg.port == leg.container_port for leg in legs) and len({leg.port for leg in legs}) == 1
+        port = f":{first.port}" if fixed else ":host ports"
+        target = self._node(Node(
+            f"targets:{first.target_id}", f"targets on {shorten(first.target_id)}{port}\n{state}", "target", cluster,
+            health="healthy" if healthy == len(legs) else None,
+            tooltip="\n".join(f"{leg.target_id}:{leg.port} ({leg.health})" for leg in legs)))
+        lane = [self._edge(self._target_group(first.target_group_arn), target, port)]
+        lane[0].dashed = not healthy  # the ALB routes requests to healthy targets only
+        lane[0].hops.extend(_distinct_hops(h for leg in legs for h in leg.hops if h.kind not in _STATIONS))
+        landing = _distinct_hops(h for leg in legs for h in leg.hops if h.kind in ("binding", "container"))
+        container_ports = sorted({leg.container_port for leg in legs if leg.container_port is not None})
+        if landing or container_ports:
+            names = sorted({leg.container_name or "container" for leg in legs if leg.container_port is not None})
+            label = (f"{', '.join(names)}:{', '.join(map(str, container_ports))}" if container_ports
+                     else "nothing bound")
+            # Missing only when no target on the host has a container behind it.
+            missing = all(any(not h.allowed for h in leg.hops if h.kind in ("binding", "container")) for leg in legs)
+            container = self._node(Node(f"containers:{first.target_id}", label, "container", cluster, missing=missing))
+            lane.append(self._edge(target, container, f":{', '.join(map(str, container_ports))}" if container_ports else ""))
             lane[-1].hops.extend(landing)
         return lane
 

@@ -74,9 +74,9 @@ class PicturePng:
         return f"<picture: {self.diagram.title.strip()}" + (f"; blocked: {', '.join(codes)}>" if codes else ">")
 
 
-def picture_png(explained, detail: str = "compact") -> PicturePng:
-    """`explained.picture(detail)` as a PNG (see PicturePng for why)."""
-    return PicturePng(explained.picture(detail))
+def picture_png(explained, detail: str = "compact", targets: str = "each") -> PicturePng:
+    """`explained.picture(detail, targets)` as a PNG (see PicturePng for why)."""
+    return PicturePng(explained.picture(detail, targets))
 
 
 def answered_line(lab, url: str, n: int = 12, *, timeout: float = 10.0) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import Any, Callable, TypeVar
 
@@ -23,69 +24,89 @@ def _in_notebook() -> bool:
     return shell is not None and shell.__class__.__name__ == "ZMQInteractiveShell"
 
 
-class _NotebookProgress:
-    """A live status line in a notebook that disappears when the wait ends.
+def final_line(what: str, status: str, ended: str, timeout: float) -> str:
+    """The one line a wait leaves behind: what it waited for and how it `ended` ("done",
+    "timeout", or "stopped" by an error or an interrupt). No elapsed time (notebook outputs are
+    compared run to run); the timeout is a fixed number."""
+    if ended == "done":
+        return f"waited for {what}: {status}"
+    if ended == "timeout":
+        return f"gave up waiting for {what} after {timeout:.0f} s: {status}"
+    return f"stopped waiting for {what}: {status}"
 
-    Published with the widget mimetype only, so the saved notebook keeps no trace of it (and
-    nbval, which never compares widget views, sees nothing that changes from run to run)."""
+
+class _NotebookProgress:
+    """A live status line in a notebook; when the wait ends it disappears and `final_line`
+    stays, as plain text.
+
+    The live line is published with the widget mimetype only: nbval never compares widget views,
+    and tools/nbbuild.py drops them from the saved notebook (no viewer can show one without a
+    kernel), so only the final line is saved and compared."""
 
     def __init__(self, what: str) -> None:
         import ipywidgets  # a quarter second to import: only when a notebook waits
         from IPython.display import display  # (with ipywidgets, above)
 
-        self.what = what
+        self.what, self._display = what, display
         self.started = time.monotonic()
-        self.widget = ipywidgets.HTML(value=f"<code>{what}: starting</code>")
+        self.widget = ipywidgets.HTML(value=f"<code>waiting for {what}: starting</code>")
         display({"application/vnd.jupyter.widget-view+json": {
             "version_major": 2, "version_minor": 0, "model_id": self.widget.model_id}}, raw=True)
 
     def update(self, status: str) -> None:
         elapsed = time.monotonic() - self.started
-        self.widget.value = f"<code>&#8987; {self.what}: {status} [{elapsed:.0f} s]</code>"
+        self.widget.value = f"<code>waiting for {self.what}: {status} [{elapsed:.0f} s]</code>"
 
-    def close(self) -> None:
+    def close(self, final: str) -> None:
         self.widget.close()
+        self._display({"text/plain": final}, raw=True)
 
 
 class _TerminalProgress:
     def __init__(self, what: str) -> None:
         from tqdm import tqdm  # only in a terminal
 
+        self._tqdm = tqdm
         self.bar = tqdm(total=None, desc=what, bar_format="{desc}: {postfix} [{elapsed}]", leave=False)
 
     def update(self, status: str) -> None:
         self.bar.set_postfix_str(status, refresh=True)
 
-    def close(self) -> None:
+    def close(self, final: str) -> None:
         self.bar.close()
+        self._tqdm.write(final, file=sys.stderr)  # where the bar was, so stdout stays the command's output
 
 
 def progress_line(what: str):
+    """A live status line for a wait: `update(status)` while it runs, `close(final_line)` at its end."""
     return _NotebookProgress(what) if _in_notebook() else _TerminalProgress(what)
 
 
 def wait_until(check: Callable[[], tuple[bool, str]], *, what: str, timeout: float = 60.0,
                interval: float = 0.2, progress: bool = True) -> str:
-    """Call `check()` until it returns (True, status). Shows `status` on a progress bar.
+    """Call `check()` until it returns (True, status). Shows `status` on a progress bar, which
+    leaves one line when the wait ends (`final_line`).
 
     Raises WaitTimeout naming `what` and the last status when `timeout` seconds pass.
     """
     bar = progress_line(what) if progress else None
     deadline = time.monotonic() + timeout
-    status = "starting"
+    status, ended = "starting", "stopped"
     try:
         while True:
             done, status = check()
             if bar is not None:
                 bar.update(status)
             if done:
+                ended = "done"
                 return status
             if time.monotonic() >= deadline:
+                ended = "timeout"
                 raise WaitTimeout(f"gave up waiting for {what} after {timeout:.0f} s; last status: {status}")
             time.sleep(interval)
     finally:
         if bar is not None:
-            bar.close()
+            bar.close(final_line(what, status, ended, timeout))
 
 
 def first_value(check: Callable[[], Any], *, what: str, timeout: float = 15.0, interval: float = 0.05) -> Any:

@@ -318,3 +318,49 @@ def test_a_subnet_is_public_when_the_route_primitive_says_so():
     private = ex.replace_item(snap, "route_tables", s.RouteTable(ex.PUBLIC_RTB, ex.VPC, halves[:1], (ex.PUBLIC_A, ex.PUBLIC_B)))
     pic = d.FlowDiagram.from_verdict(evaluate(private, Flow(host.public_ip, 8081)), private)
     assert all("(public," not in c.label for c in pic.clusters if c.kind == "subnet")
+
+
+# -- targets by host (07: ECS replaces failing tasks while the picture is taken) -------------------
+
+def _drawn(pic) -> tuple:
+    """What a picture shows: node labels and edges with their state, without ids."""
+    nodes = sorted((n.kind, n.label, n.health, n.missing) for n in pic.nodes)
+    edges = sorted((pic.node(e.tail).label, pic.node(e.head).label, e.status, e.label, e.codes, e.dashed)
+                   for e in pic.edges)
+    return nodes, edges
+
+
+def test_by_host_draws_one_node_per_host_whatever_targets_come_and_go():
+    settled = alb_verdict(leg(32768, "unhealthy", blocked_by_sg=True), leg(32769, "unhealthy", blocked_by_sg=True))
+    churning = alb_verdict(leg(32768, "draining", blocked_by_sg=True), leg(32770, "initial", blocked_by_sg=True),
+                           leg(32771, "unhealthy", blocked_by_sg=True))
+    pictures = [d.FlowDiagram.from_verdict(v, snapshot(), targets="by-host") for v in (settled, churning)]
+    assert _drawn(pictures[0]) == _drawn(pictures[1])
+    each = [d.FlowDiagram.from_verdict(v, snapshot()) for v in (settled, churning)]
+    assert _drawn(each[0]) != _drawn(each[1])  # what by-host is for
+
+
+def test_by_host_keeps_the_blockers_the_health_and_the_boxes():
+    pic = d.FlowDiagram.from_verdict(alb_verdict(leg(32768, "unhealthy", blocked_by_sg=True),
+                                                 leg(32769, "draining", blocked_by_sg=True)), snapshot(), targets="by-host")
+    host = pic.node(f"targets:{INSTANCE}")
+    assert host.label == "targets on i-0abc12:host ports\nnone healthy" and host.cluster == f"instance:{INSTANCE}"
+    edge = pic.edge(TARGET_GROUP, host.id)
+    assert (edge.status, edge.codes, edge.dashed, edge.label.splitlines()[0]) == (
+        "blocked", ("ENI_SG_RULES_MISMATCH",), True, ":host ports")
+    assert pic.edge(host.id, f"containers:{INSTANCE}").status == "not-reached"
+    assert pic.node(f"containers:{INSTANCE}").label == "tomcat:8081"
+
+
+def test_by_host_says_all_or_some_healthy():
+    all_healthy = d.FlowDiagram.from_verdict(alb_verdict(leg(32768), leg(32769)), targets="by-host")
+    assert all_healthy.node(f"targets:{INSTANCE}").label.endswith("all healthy")
+    assert all_healthy.edge(TARGET_GROUP, f"targets:{INSTANCE}").status == "allowed"
+    some = d.FlowDiagram.from_verdict(alb_verdict(leg(32768), leg(32769, "initial")), targets="by-host")
+    assert some.node(f"targets:{INSTANCE}").label.endswith("some healthy")
+    assert not some.edge(TARGET_GROUP, f"targets:{INSTANCE}").dashed
+
+
+def test_by_host_is_a_named_choice():
+    with pytest.raises(ValueError, match=r"unknown targets 'hosts'; choose one of 'each', 'by-host'"):
+        d.FlowDiagram.from_verdict(alb_verdict(), targets="hosts")

@@ -11,6 +11,7 @@ from helpers.evaluator.crossing import sg_admits
 from helpers.evaluator.examples import ALB_SG, HOST_SG, VPC, replace_item, seed_snapshot
 from helpers.evaluator.snapshot import SecurityGroup, SgRule
 from helpers.facts import DYNAMIC_HOST_PORTS
+from helpers.selfcheck.nb04 import listener_rule
 from helpers.selfcheck.nb06 import only_the_alb
 
 ALL_OUT = (SgRule("-1", cidrs=("0.0.0.0/0",)),)
@@ -78,3 +79,62 @@ def test_nb06_self_check_asks_the_evaluator():
                                                   SgRule("tcp", 22, 22, group_ids=(HOST_SG,)))), _Stack(),
                          "http://ec2-host:32768/")
     assert not other and "only the ALB's SG should be there" in str(other)
+
+
+# -- 04's 5-1 exercise: a rule that answers by itself -----------------------------------------------
+
+@dataclass
+class _Answer:
+    kind: str = "answered"
+    from_load_balancer: bool = False
+    task_id: str | None = None
+    status: int = 200
+    reason: str = "OK"
+
+    def summary(self) -> str:
+        return f"{self.status} {self.reason}"
+
+
+class _Elbv2:
+    def __init__(self, rules: list[dict]) -> None:
+        self.rules = rules
+
+    def describe_rules(self, ListenerArn: str) -> dict:  # noqa: N803 - boto3's parameter name
+        return {"Rules": self.rules}
+
+
+class _RuleLab:
+    """The listener's rules as given; /hello answered by the ALB only when a fixed-response rule names it."""
+
+    def __init__(self, rules: list[dict]) -> None:
+        self.clients = type("Clients", (), {"elbv2": _Elbv2(rules)})()
+        self.rules = rules
+
+    def request(self, url: str, timeout: float = 5.0):
+        if url.endswith("/hello") and any(not r["IsDefault"] for r in self.rules):
+            return _Answer(from_load_balancer=True)
+        return _Answer(task_id="1a2b3c4d")
+
+
+DEFAULT_RULE = {"IsDefault": True, "Conditions": [], "Actions": [{"Type": "forward", "TargetGroupArn": "tg"}]}
+HELLO_RULE = {"IsDefault": False, "Conditions": [{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/hello"]}}],
+              "Actions": [{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "200"}}]}
+
+
+@dataclass
+class _ListenerStack:
+    listener_arn: str = "listener"
+    target_group_arn: str = "tg"
+    alb_dns_name: str = "lab-alb-1.us-east-1.elb.amazonaws.com"
+
+
+def test_nb04_listener_rule_says_not_yet_without_the_rule_and_passes_with_it():
+    before = listener_rule(_RuleLab([DEFAULT_RULE]), _ListenerStack())
+    assert not before and "no rule for /hello yet" in str(before)
+    done = listener_rule(_RuleLab([HELLO_RULE, DEFAULT_RULE]), _ListenerStack())
+    assert done, str(done)
+
+
+def test_nb04_listener_rule_wants_a_fixed_response_not_a_forward():
+    forwarding = {**HELLO_RULE, "Actions": [{"Type": "forward", "TargetGroupArn": "tg"}]}
+    assert not listener_rule(_RuleLab([forwarding, DEFAULT_RULE]), _ListenerStack())

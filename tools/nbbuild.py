@@ -45,6 +45,11 @@ CELL_METADATA = {"tags", "jupyter"}
 # not the notebook's business.
 LAYOUT_METADATA = {"lines_to_next_cell", "lines_to_end_of_cell_marker", "cell_marker"}
 SHORT_DIFF_LINES = 12
+# A live widget's output: a pointer to a model that exists only while the kernel runs. Saved, it
+# shows "Loading widget..." / "model not found" (JupyterLab) or nothing (GitHub, nbviewer), so the
+# saved notebook keeps the text the course puts beside it instead (helpers.course.Interactive,
+# the final line of a helpers.waiters wait). nbval never compares this mimetype.
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
 def parse(source: str, where: str = "source") -> list[nbformat.NotebookNode]:
@@ -73,6 +78,22 @@ def clean(notebook: nbformat.NotebookNode) -> None:
     # and nbval takes a cell without one for a cell that never ran.
     for cell in notebook.cells:
         cell.pop("id", None)
+        if "outputs" in cell:
+            cell.outputs = without_widget_views(cell.outputs)
+
+
+def without_widget_views(outputs: list) -> list:
+    """`outputs` without widget views: an output that also has text keeps the text, one that was
+    only a widget (a wait's live progress line) is left out."""
+    kept = []
+    for output in outputs:
+        data = output.get("data")
+        if data is not None and WIDGET_VIEW in data:
+            del data[WIDGET_VIEW]
+            if not data:
+                continue
+        kept.append(output)
+    return kept
 
 
 def notebook_path(source_path: Path, notebooks: Path = NOTEBOOKS) -> Path:

@@ -74,7 +74,7 @@ lab = Lab.start()
 # | `01_listener` | the ALB's listener on 80; request `:80` and `:8081` and see why only one answers | at least 15 |
 # | `02_port_mapping` | host port 0: ECS picks a random host port per task; a static 8081 and its limits | at least 20 |
 # | `03_alb_to_ecs` | ECS registers `instance:port` targets; health checks; round robin; scaling in | at least 15 |
-# | `04_inbound_dynamic_ports` | listener -> target group -> random ports; break the hosts' security group, fix it | at least 15 |
+# | `04_inbound_dynamic_ports` | listener -> target group -> random ports; break the hosts' security group, fix it | at least 20 |
 # | `05_network_acls` | the "rule 100 allow all" NACL; first match wins; stateless return traffic; a 504 | at least 20 |
 # | `06_hardening` | SG-to-SG rules, hosts in private subnets, the ECS service-linked role; the audit | at least 20 |
 # | `07_troubleshooting` | capstone: a broken stack; diagnose with `explain`, fix, self-check | at least 15 |

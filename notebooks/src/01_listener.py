@@ -1,7 +1,7 @@
 # %% [markdown]
 # # 01 · The listener: why `:80` answers and `:8081` does not
 #
-# Time: at least 15 minutes, plus the exercises (reading 5 min, running 20 s) · needs: `00_start_here`
+# Time: at least 15 minutes, plus the exercises (reading 6 min, running 20 s) · needs: `00_start_here`
 #
 # Words you don't know: the [glossary](../docs/GLOSSARY.md). Stuck? The [cheat sheet](../docs/CHEATSHEET.md).
 #
@@ -30,6 +30,11 @@ lab = Lab.start()
 # (`helpers/stack.py` lists them): a VPC with public subnets in two availability zones, an
 # internet-facing ALB, two EC2 instances running the ECS agent, and an ECS service of three
 # Tomcat tasks. It waits until every task runs and the ALB considers it healthy.
+#
+# Where each part shows in the AWS console (names start with `nb01-`):
+# - *the VPC and its subnets: VPC > Your VPCs, VPC > Subnets*
+# - *the ALB: EC2 > Load Balancers; its target group: EC2 > Target Groups*
+# - *the ECS cluster: ECS > Clusters; the service and its tasks: on the cluster's page*
 
 # %%
 stack = lab.build("nb01")
@@ -41,6 +46,8 @@ print("the ALB's DNS name:", alb)
 # A **listener** is a port (and protocol) on which the ALB accepts connections. Each listener has
 # rules that say where a request goes - here, one default rule: *forward to the target group*, the
 # list of tasks that serve the app.
+#
+# *Console: EC2 > Load Balancers > nb01-alb, tab "Listeners and rules".*
 
 # %%
 print(listeners_table(lab.clients, stack.alb_arn))
@@ -118,6 +125,8 @@ print(lab.explain(f"http://{alb}:8081/").blockers())
 # ## Exercise 2 - let 8081 through the ALB's security group
 # Authorize inbound tcp 8081 from `0.0.0.0/0` on the ALB's security group (`stack.alb_sg_id`)
 # with `lab.clients.ec2.authorize_security_group_ingress`.
+#
+# *Console: EC2 > Security Groups (nb01-alb-sg).*
 
 # %% jupyter={"source_hidden": true} tags=["solution"]
 ### BEGIN SOLUTION

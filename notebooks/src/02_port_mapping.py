@@ -30,6 +30,8 @@ lab = Lab.start()
 # container instances, an ECS cluster and service), but this time the service asks for **0**
 # tasks. You will give it its task definition and its tasks yourself. There is nothing to wait
 # for yet, so `wait=False`.
+#
+# *Console: ECS > Clusters, then the cluster's page for its service.*
 
 # %%
 stack = lab.build("nb02-dynamic", desired_count=0, wait=False)
@@ -44,6 +46,8 @@ print("the service:", stack.service_name, "in cluster", stack.cluster_name)
 # The app listens on **8081** in its container. The mapping below sets `hostPort` to **0**: ECS
 # chooses a free host port when each task starts. This is the call, as you would make it
 # against AWS:
+#
+# *Console: ECS > Task definitions (family nb02-dynamic-web).*
 
 # %%
 registered = lab.clients.ecs.register_task_definition(
@@ -77,6 +81,8 @@ print(lab.wait_for_running(stack, 3))
 # ## Where did the tasks land, and on which ports?
 # Once a task is `RUNNING`, `ecs.describe_tasks` shows what ECS chose in each container's
 # `networkBindings`: the host port and the container port it leads to. The table gathers them:
+#
+# *Console: the cluster's page in ECS > Clusters lists its tasks.*
 
 # %%
 print(network_bindings_table(lab.clients, stack.cluster_name, stack.service_name))
@@ -128,6 +134,8 @@ host_ports_found(lab, stack, host_ports)
 # **whole dynamic range only from the ALB's security group** (the source's section 6-1), and the
 # app's port **8081 from anywhere**. (The post does not say how that rule got there; our guess,
 # for this course's story, is that it was opened for testing before the ALB existed.)
+#
+# *Console: EC2 > Security Groups (nb02-dynamic-host-sg).*
 
 # %%
 print(security_group_table(lab.clients, stack.host_sg_id))

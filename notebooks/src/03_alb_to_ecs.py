@@ -25,6 +25,8 @@ lab = Lab.start()
 # %% [markdown]
 # ## The stack, with no tasks yet
 # The same stack as before, with the service at **0** tasks: the target group starts empty.
+#
+# *Console: EC2 > Target Groups (nb03-tg).*
 
 # %%
 stack = lab.build("nb03", desired_count=0, wait=False)
@@ -52,6 +54,8 @@ print(lab.targets(stack))
 # *this instance, on that port*. Registering and deregistering targets is done by ECS on your
 # behalf, through the **ECS service-linked role** `AWSServiceRoleForECS` (the source's 6-3),
 # which AWS creates the first time you use ECS. The service as ECS describes it:
+#
+# *Console: ECS > Clusters, then the cluster's page for its service.*
 
 # %%
 service = lab.clients.ecs.describe_services(cluster=stack.cluster_name, services=[stack.service_name])["services"][0]

@@ -1,7 +1,7 @@
 # %% [markdown]
 # # 04 · Letting the ALB in: inbound rules for dynamic host ports
 #
-# Time: at least 15 minutes, plus the exercises (reading 8 min, running 15 s) · needs: `03_alb_to_ecs`
+# Time: at least 20 minutes, plus the exercises (reading 11 min, running 15 s) · needs: `03_alb_to_ecs`
 #
 # Words you don't know: the [glossary](../docs/GLOSSARY.md). Stuck? The [cheat sheet](../docs/CHEATSHEET.md).
 #
@@ -13,6 +13,8 @@
 #
 # **You will**
 # - follow a request: listener -> target group -> dynamic port mapping, as tables and a picture;
+# - give the listener a rule that answers by itself, and register a target by hand and watch
+#   its health checks;
 # - replace the hosts' dynamic-range rule with "8081 from the ALB" and watch every target go
 #   `unhealthy` with `Target.Timeout`;
 # - see what requests get while all targets are unhealthy (the ALB *fails open*), and why;
@@ -47,11 +49,110 @@ print("grace period:", graced["service"]["healthCheckGracePeriodSeconds"], "seco
 print(listeners_table(lab.clients, stack.alb_arn))
 
 # %% [markdown]
+# Forwarding is the listener's **default rule**. A listener can hold more rules, each with
+# conditions (a path, a host name, a header...) and an action; the ALB tries them by priority,
+# lowest number first, and the default rule last. An action need not forward: a rule can have the
+# ALB answer by itself.
+#
+# ## Exercise 5-1 - a rule that answers by itself
+# Add a rule to the port-80 listener (`stack.listener_arn`) with priority 10: requests for the
+# path `/hello` get a **fixed response** - status 200, content type `text/plain`, a message of
+# your choice. Every other request should still reach a task. Use
+# `lab.clients.elbv2.create_rule(ListenerArn=..., Priority=..., Conditions=[...], Actions=[...])`
+# (a condition: `{"Field": "path-pattern", "PathPatternConfig": {"Values": [...]}}`; an action:
+# `{"Type": "fixed-response", "FixedResponseConfig": {...}}`).
+#
+# *Console: EC2 > Load Balancers > nb04-alb, tab "Listeners and rules"; a listener's own page
+# has its rules.*
+
+# %% jupyter={"source_hidden": true} tags=["solution"]
+### BEGIN SOLUTION: a path-pattern condition and a fixed-response action, on stack.listener_arn
+hello_rule = lab.clients.elbv2.create_rule(
+    ListenerArn=stack.listener_arn, Priority=10,
+    Conditions=[{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/hello"]}}],
+    Actions=[{"Type": "fixed-response", "FixedResponseConfig": {
+        "StatusCode": "200", "ContentType": "text/plain", "MessageBody": "hello from the listener"}}])
+### END SOLUTION
+
+# %%
+from helpers.selfcheck.nb04 import listener_rule
+
+print(lab.request(alb_url + "hello"))
+print(lab.request(alb_url))
+listener_rule(lab, stack)
+
+# %% [markdown]
+# The rule answered `/hello` without asking any target; `/` still took the default rule to the
+# target group. The rest of this notebook needs only the default rule, so remove yours:
+
+# %%
+for rule in lab.clients.elbv2.describe_rules(ListenerArn=stack.listener_arn)["Rules"]:
+    if not rule["IsDefault"]:
+        lab.clients.elbv2.delete_rule(RuleArn=rule["RuleArn"])
+print(listeners_table(lab.clients, stack.alb_arn))
+
+# %% [markdown]
 # ## 5-2 · The target group: where requests go next
 # Its targets are `instance:port` pairs - the same instance may appear more than once, on
 # different ports.
 
 # %%
+print(lab.targets(stack))
+
+# %% [markdown]
+# ECS registered each of these when it started a task. Nothing stops you from registering a
+# target yourself - the target group health-checks whatever `instance:port` it is given.
+#
+# ## Exercise 5-2 - a target by hand
+# Register the first host on port **8081**, the container's port, as a target:
+# `by_hand` below, with `lab.clients.elbv2.register_targets(TargetGroupArn=..., Targets=[...])`.
+# Then watch its health. What do you expect on 8081 of a host whose tasks use dynamic ports?
+#
+# *Console: EC2 > Target Groups (nb04-tg): its page lists the targets and their health.*
+
+# %%
+by_hand = {"Id": stack.instance_ids[0], "Port": 8081}
+
+# %% jupyter={"source_hidden": true} tags=["solution"]
+### BEGIN SOLUTION: register_targets with Targets=[by_hand]
+registered = lab.clients.elbv2.register_targets(TargetGroupArn=stack.target_group_arn, Targets=[by_hand])
+### END SOLUTION
+
+# %% [markdown]
+# A new target starts `initial` (`Elb.RegistrationInProgress`) and turns `unhealthy` after 2
+# failed checks in a row:
+
+# %%
+from helpers.selfcheck.nb04 import target_by_hand
+
+try:
+    lab.watch_targets(stack, {"healthy": 3, "unhealthy": 1}, timeout=15)
+except WaitTimeout as stuck:
+    print("not there yet:", stuck)
+print(lab.targets(stack))
+target_by_hand(lab, stack, by_hand)
+
+# %% [markdown]
+# `Target.FailedHealthChecks`: the check reached the host - its security group still has the
+# author's old rule for 8081 - and was refused, because nothing listens on the host's 8081: with
+# dynamic mapping the container's 8081 is reached only through its host port. The ALB sends an
+# unhealthy target no requests while healthy ones remain. A fixed host port (`02`) would make
+# `instance:8081` a real target; dynamic ports are why ECS, not you, registers them.
+#
+# Now take it out again: `deregister_targets` with the same `Targets`. It drains first
+# (`draining`, `Target.DeregistrationInProgress`) for the target group's deregistration delay,
+# then it is gone.
+
+# %% jupyter={"source_hidden": true} tags=["solution"]
+### BEGIN SOLUTION: deregister_targets with Targets=[by_hand]
+deregistered = lab.clients.elbv2.deregister_targets(TargetGroupArn=stack.target_group_arn, Targets=[by_hand])
+### END SOLUTION
+
+# %%
+try:
+    lab.watch_targets(stack, {"healthy": 3}, timeout=15)
+except WaitTimeout as stuck:
+    print("not gone yet:", stuck)
 print(lab.targets(stack))
 
 # %% [markdown]
@@ -83,6 +184,8 @@ healthy_path.picture()
 # %% [markdown]
 # The hop that decides whether the ALB may reach a target is the hosts' **security group**.
 # Today it admits the dynamic range from the ALB's security group:
+#
+# *Console: EC2 > Security Groups (nb04-host-sg).*
 
 # %%
 print(security_group_table(lab.clients, stack.host_sg_id))

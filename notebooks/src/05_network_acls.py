@@ -42,6 +42,8 @@ lab = Lab.start()
 # the public subnets, so a NACL could never come between them. Here the hosts go into the
 # **private** subnets (the advice of section 6-2, which `06_hardening` covers), so every packet
 # between the ALB and a task crosses two subnet edges.
+#
+# *Console: VPC > Subnets (nb05-public-a/b, nb05-private-a/b).*
 
 # %%
 stack = lab.build("nb05", hosts_in="private")
@@ -54,6 +56,8 @@ print(lab.request(alb_url, timeout=10.0))
 # ## The NACL the author saw (section 5-4)
 # Every VPC comes with a **default NACL**, and every subnet you do not assign elsewhere uses it.
 # Here it is, both directions:
+#
+# *Console: VPC > Network ACLs (the one marked default for the VPC).*
 
 # %%
 default_acl = default_acl_id(lab.clients, stack.vpc_id)
@@ -255,11 +259,11 @@ tight_hosts_acl(lab, stack)
 # ## Try it yourself: switch the return rule
 # The switch below removes and restores the hosts' outbound return rules; after each change the
 # line next to it shows `explain`'s verdict for `http://<ALB>/`. (The widget needs a running
-# kernel; on a static page it shows nothing. Leave it switched **on** when you are done.)
+# kernel; on a static page it shows its state as one line of text. Leave it switched **on** when you are done.)
 
 # %%
 from helpers.course import Interactive
-from helpers.widgets import RuleToggle, RuleToggleView
+from helpers.widgets import RuleToggle
 
 
 def return_rules_present() -> bool:
@@ -277,7 +281,7 @@ def add_return_rules() -> None:
 toggle = RuleToggle(add_return_rules, lambda: delete_entries(lab.clients, hosts_acl_id, egress=True),
                     lambda: lab.explain(alb_url).verdict, enabled=return_rules_present(),
                     description="hosts' NACL: outbound tcp 1024-65535 to the ALB subnets")
-Interactive(RuleToggleView(toggle), f"[widget] switch the hosts' return rule on and off; now: {toggle.summary}")
+Interactive.switch(toggle)
 
 # %% [markdown]
 # ## What AWS does with a rule number it does not accept

@@ -77,6 +77,8 @@ print(audit_text(lab.clients, stack.vpc_id))
 # Many guides open the hosts' dynamic port range to **everyone** - it is the quickest way to make
 # the health checks pass. Let us make that mistake on purpose, to see what it costs: replace the
 # rule "32768-65535 from the ALB's SG" by "32768-65535 from `0.0.0.0/0`".
+#
+# *Console: EC2 > Security Groups (nb06-host-sg).*
 
 # %%
 dynamic = {"IpProtocol": "tcp", "FromPort": 32768, "ToPort": 65535}
@@ -147,6 +149,8 @@ picture_png(direct_why)
 # stack with `hosts_in="private"`. Then `helpers.hardening.harden` applies 6-1 (what you just did
 # by hand, and it also narrows the ALB's own outbound rules to the hosts' SG) and replaces the
 # allow-all NACL with tight ones for both tiers (what you built in `05`). It prints every change.
+#
+# *Console: VPC > Subnets (nb06-private-a/b); the tight NACLs: VPC > Network ACLs.*
 
 # %%
 stack = lab.build("nb06", hosts_in="private")
@@ -288,14 +292,14 @@ hardened(lab, stack)
 # lets the ALB in. (Needs a running kernel. Leave it **on** when you are done.)
 
 # %%
-from helpers.widgets import RuleToggle, RuleToggleView
+from helpers.widgets import RuleToggle
 
 from_alb = [{"IpProtocol": "tcp", "FromPort": 32768, "ToPort": 65535, "UserIdGroupPairs": [{"GroupId": stack.alb_sg_id}]}]
 toggle = RuleToggle(
     lambda: lab.clients.ec2.authorize_security_group_ingress(GroupId=stack.host_sg_id, IpPermissions=from_alb),
     lambda: revoke_group_rule(lab.clients, stack.host_sg_id, (32768, 65535), stack.alb_sg_id),
     lambda: lab.explain(alb_url).verdict, enabled=True, description="host SG: tcp 32768-65535 from the ALB's SG")
-Interactive(RuleToggleView(toggle), f"[widget] switch the host SG's rule from the ALB's SG; now: {toggle.summary}")
+Interactive.switch(toggle)
 
 # %% [markdown]
 # ## Key points

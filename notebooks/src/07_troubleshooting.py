@@ -1,7 +1,7 @@
 # %% [markdown]
 # # 07 · Capstone: troubleshoot a broken stack
 #
-# Time: at least 15 minutes, plus the exercises (reading 6 min, running 27 s) · needs: `01`-`06`
+# Time: at least 15 minutes, plus the exercises (reading 7 min, running 27 s) · needs: `01`-`06`
 #
 # Words you don't know: the [glossary](../docs/GLOSSARY.md). Stuck? The [cheat sheet](../docs/CHEATSHEET.md).
 #
@@ -36,7 +36,7 @@ lab = Lab.start()
 stack = lab.build("nb07", hosts_in="private", quiet=True)
 hardening = harden(lab.clients, stack)
 injected = break_stack(lab.clients, stack)
-settled = wait_until(lambda: (not lab.targets(stack).rows and not lab.tasks(stack).rows, "the weekend's changes"),
+settled = wait_until(lambda: (not lab.targets(stack).rows and not lab.tasks(stack).rows, "done"),
                      what="the weekend's changes", timeout=60)
 alb_url = f"http://{stack.alb_dns_name}/"
 print("the app:", alb_url)
@@ -59,6 +59,8 @@ print(lab.request(alb_url, timeout=10.0))
 # A **503** from the load balancer itself (`Server: awselb/2.0`). Not a timeout (`01`): the
 # request reached the ALB, and a listener took it. Not a 504 (`05`): the ALB did not even try a
 # target. Which targets does the target group have, and what is the service doing?
+#
+# *Console: EC2 > Target Groups (nb07-tg); the service: ECS > Clusters, then the cluster's page.*
 
 # %%
 print(lab.targets(stack))
@@ -98,11 +100,18 @@ except WaitTimeout:
 why = lab.explain(alb_url)
 print(blocker_digest(why))
 
+# %% [markdown]
+# The picture draws the targets on each host as one node: ECS keeps replacing the failing
+# tasks, so which targets are registered right now (draining, new) changes from second to
+# second - the hosts, and what blocks the way to them, do not.
+
 # %%
-picture_png(why)
+picture_png(why, targets="by-host")
 
 # %% [markdown]
 # Look at the two settings it names:
+#
+# *Console: EC2 > Security Groups (nb07-host-sg); VPC > Network ACLs (nb07-private-nacl).*
 
 # %%
 print(security_group_table(lab.clients, stack.host_sg_id))

@@ -39,6 +39,8 @@ alb_url = f"http://{stack.alb_dns_name}/"
 # interfaces go (`networkConfiguration`: subnets and a security group); and the target group has
 # `TargetType="ip"`. The port mapping has no host port - in awsvpc mode the host port, if given
 # at all, must equal the container port:
+#
+# *Console: ECS > Task definitions (nb09-web); the service: ECS > Clusters, then the cluster's page.*
 
 # %%
 print(port_mappings_table(lab.clients, stack.task_definition_arn))
@@ -61,6 +63,8 @@ print(task_interfaces_table(lab.clients, stack.cluster_name, stack.service_name)
 #
 # ## `ip` targets, no host ports
 # ECS registers each task as `task IP:8081` - the container port, the same for every task:
+#
+# *Console: EC2 > Target Groups (nb09-tg).*
 
 # %%
 print(ip_targets_table(lab.clients, stack))
@@ -90,6 +94,8 @@ healthy_path.picture()
 # ## The task security group
 # It has one inbound rule: tcp 8081 from the ALB's security group. One port, not a range - the
 # task listens on 8081 at its own address.
+#
+# *Console: EC2 > Security Groups (nb09-task-sg).*
 
 # %%
 print(security_group_table(lab.clients, stack.task_sg_id))
