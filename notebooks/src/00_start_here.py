@@ -78,7 +78,7 @@ lab = Lab.start()
 # | `05_network_acls` | the "rule 100 allow all" NACL; first match wins; stateless return traffic; a 504 | at least 20 |
 # | `06_hardening` | SG-to-SG rules, hosts in private subnets, the ECS service-linked role; the audit | at least 20 |
 # | `07_troubleshooting` | capstone: a broken stack; diagnose with `explain`, fix, self-check | at least 15 |
-# | `09_awsvpc_and_fargate` | awsvpc: an interface per task, `ip` targets, a task security group; Fargate; which to choose | at least 15 |
+# | `09_awsvpc_and_fargate` | awsvpc: an interface per task, `ip` targets, a task security group; Fargate; which to choose | at least 20 |
 #
 # The minutes are measured: reading, running the cells, and a few minutes for questions. Add your
 # own time for the exercises - try each one before you open its answer.
