@@ -158,6 +158,15 @@ def test_fargate_refuses_a_task_definition_without_fargate_and_leaves_nothing_be
     assert not [arn for arn in clients.ecs.list_services(cluster=stack.cluster_name)["serviceArns"]
                 if arn.endswith("/ec2only")]
 
+    fargate_family(clients, "fg-ok")
+    clients.ecs.create_service(cluster=stack.cluster_name, serviceName="ok", taskDefinition="fg-ok", desiredCount=0,
+                               launchType="FARGATE", networkConfiguration=network)
+    with pytest.raises(ClientError) as refused:
+        clients.ecs.update_service(cluster=stack.cluster_name, service="ok", taskDefinition="fg-ec2only")
+    assert refused.value.response["Error"]["Message"] == "Task definition does not support launch_type FARGATE."
+    (kept,) = clients.ecs.describe_services(cluster=stack.cluster_name, services=["ok"])["services"]
+    assert kept["taskDefinition"].endswith("/fg-ok:1") and len(kept["deployments"]) == 1  # no deployment started
+
     with pytest.raises(ClientError) as refused:
         clients.ecs.run_task(cluster=stack.cluster_name, taskDefinition="fg-ec2only", launchType="FARGATE",
                              networkConfiguration=network)

@@ -15,16 +15,21 @@ AWS's checks, with the texts in `helpers/facts.py`:
   require FARGATE, else InvalidParameterException "Task definition does not support launch_type
   FARGATE."; awsvpc needs subnets (moto_fixes/ecs.py).
 
-The sandbox's choices (AWS does not document them): a service's tasks go to its subnets in turn,
-the subnet with the fewest of the service's live tasks first (AWS spreads Fargate tasks across
-Availability Zones; how exactly is not published); the platform version shown is `LINUX_PLATFORM`.
+The sandbox's choices (AWS does not document them): a service's (or RunTask group's) tasks go
+to its subnets in turn, the subnet with the fewest of its live tasks first (AWS spreads Fargate
+tasks across Availability Zones; how exactly is not published); the platform version shown is
+`LINUX_PLATFORM`.
 
-What the sandbox does not model, said plainly: a Fargate task pulls its image over its own ENI,
-so on AWS a task in a subnet with no route to the registry (no public IP in a public subnet, no
-NAT gateway, no VPC endpoints) fails to start with CannotPullContainerError - here it starts
-anyway (`IMAGE_PULL_NOT_CHECKED`). Fargate capacity is never short, FARGATE_SPOT tasks are never
-interrupted (capacity provider strategies are refused: unsupported.py), and ephemeral storage,
-platform versions and Windows are not checked. Called under `ctx.lock`.
+What the sandbox does not model, said plainly:
+- the image pull: a Fargate task pulls its image over its own ENI, so on AWS a task in a subnet
+  with no route to the registry (no public IP in a public subnet, no NAT gateway, no VPC
+  endpoints) fails to start with CannotPullContainerError - here it starts anyway;
+- a task's public IP is shown on its ENI, but the internet (the SOCKS proxy) reaches only the ALB
+  and instances, so a request to the task's public IP itself is not answered as AWS would;
+- Fargate capacity is never short, FARGATE_SPOT is never interrupted (capacity provider
+  strategies are refused: unsupported.py); ephemeral storage, platform versions and Windows are
+  not checked.
+Called under `ctx.lock`.
 """
 
 from __future__ import annotations
@@ -38,8 +43,6 @@ from helpers.facts import (FARGATE_CPU_MEMORY, FARGATE_INVALID_CPU, FARGATE_NEED
 
 FARGATE = "FARGATE"
 LINUX_PLATFORM = "1.4.0"  # what LATEST means for Linux tasks (ECS guide "Fargate Linux platform versions")
-IMAGE_PULL_NOT_CHECKED = ("The sandbox does not check that a Fargate task can reach its image registry "
-                          "(on AWS it needs a public IP in a public subnet, a NAT gateway or VPC endpoints).")
 
 _VCPU = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*vcpu\s*$", re.IGNORECASE)
 _GB = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*gb\s*$", re.IGNORECASE)
