@@ -75,19 +75,20 @@ def check_task_definition(network_mode: str | None, requires_compatibilities, cp
 
 def task_cpu_units(cpu) -> int | None:
     """'256' or '0.25 vCPU' as CPU units (ECS API TaskDefinition cpu: 1024 units per vCPU); None if neither."""
-    text = str(cpu)
-    if text.isdigit():
-        return int(text)
-    match = _VCPU.match(text)
-    return round(float(match.group(1)) * 1024) if match else None
+    return _in_units(cpu, _VCPU)
 
 
 def task_memory_mib(memory) -> int | None:
     """'512' or '0.5 GB' as MiB (ECS API TaskDefinition memory); None if neither."""
-    text = str(memory)
+    return _in_units(memory, _GB)
+
+
+def _in_units(value, with_unit: re.Pattern) -> int | None:
+    # A whole number is already in units (CPU units, MiB); "N vCPU" / "N GB" is N x 1024 of them.
+    text = str(value)
     if text.isdigit():
         return int(text)
-    match = _GB.match(text)
+    match = with_unit.match(text)
     return round(float(match.group(1)) * 1024) if match else None
 
 

@@ -14,8 +14,8 @@ One reconcile loop, every `ctx.options.reconcile_interval` real seconds:
    targets is deregistered first and stays DEACTIVATING until its targets have drained; then
    its container is stopped and the task is STOPPED.
 3. **Each service is kept at its desired count.** Missing tasks are placed (placement.py:
-   spread across instances, CPU, memory, host ports) and get dynamic host ports the way the
-   agent picks them; extra tasks are stopped. While a rolling update runs (more than one
+   spread across instances, CPU, memory, host ports, ENIs) and get dynamic host ports the way the
+   agent picks them - or, on Fargate, no instance, only their own ENI (fargate.py); extra tasks are stopped. While a rolling update runs (more than one
    deployment), deployments.py decides how many new tasks start and old ones stop.
 4. **New tasks run** - the service's, and RunTask's / StartTask's (standalone_tasks.py). Each gets a real container process (containers.py); once it serves, the
    task is RUNNING with its networkBindings, and is registered in the service's target groups
@@ -558,12 +558,18 @@ class EcsScheduler:
             return []
         container_def = main_container(definition, service.load_balancers)
         needs = task_needs(definition, container_def)
-        placed: list[TaskRun] = []
         if fargate.runs_on_fargate(service.launch_type):  # no instances to place on (fargate.py)
             placed = [self._create_task(ecs, service, definition, container_def, needs, None) for _ in range(count)]
-            count = 0
-        rooms = self._rooms(service) if count else []
+        else:
+            placed = self._place_on_instances(ecs, service, definition, container_def, needs, count)
+        if placed:
+            self._event(service, started_message(service.name, [run.task_id for run in placed]))
+        return placed
+
+    def _place_on_instances(self, ecs, service, definition, container_def, needs, count: int) -> list[TaskRun]:
+        rooms = self._rooms(service)
         host_port_range = self.ctx.options.host_port_range
+        placed: list[TaskRun] = []
         for _ in range(count):
             where = placement.place(rooms, needs, host_port_range, *service_placement(service))
             if where.room is None:
@@ -571,8 +577,6 @@ class EcsScheduler:
                 break
             self._resolved(service, "placement")  # (if the next task fails, that is a new event)
             placed.append(self._create_task(ecs, service, definition, container_def, needs, where.room))
-        if placed:
-            self._event(service, started_message(service.name, [run.task_id for run in placed]))
         return placed
 
     def _rooms(self, service) -> list[placement.InstanceRoom]:
