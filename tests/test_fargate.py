@@ -87,6 +87,23 @@ def test_a_fargate_service_runs_without_instances_and_answers_through_the_alb(re
     answered = request(f"http://{stack.alb_dns_name}/", proxy=region.socks_proxy, timeout=5)
     assert answered.status == 200 and answered.task_id in {t["taskArn"].rsplit("/", 1)[-1] for t in tasks}
 
+    # A container that dies is replaced, as on EC2: a new task, a new ENI, a new healthy target.
+    killed = tasks[0]
+    assert region.ctx.components["containers"].kill(killed["taskArn"])
+
+    def replaced():
+        running = [t for t in tasks_of(clients, stack, serviceName="web") if t["lastStatus"] == "RUNNING"]
+        return running if len(running) == 2 and killed["taskArn"] not in {t["taskArn"] for t in running} else None
+
+    replacement = next(t for t in first_value(replaced, timeout=60, what="a replacement task")
+                       if t["taskArn"] not in {old["taskArn"] for old in tasks})
+    new_ip = eni_details(replacement)["privateIPv4Address"]
+    first_value(lambda: {(d["Target"]["Id"], d["TargetHealth"]["State"]) for d in clients.elbv2.describe_target_health(
+        TargetGroupArn=by_ip)["TargetHealthDescriptions"]} == {(new_ip, "healthy"), (eni_details(tasks[1])[
+            "privateIPv4Address"], "healthy")}, timeout=60, what="the replacement healthy, the dead task's target gone")
+    stopped = clients.ecs.describe_tasks(cluster=stack.cluster_name, tasks=[killed["taskArn"]])["tasks"][0]
+    assert stopped["stopCode"] == "EssentialContainerExited"
+
     clients.ecs.update_service(cluster=stack.cluster_name, service="web", desiredCount=0)
     first_value(lambda: not ec2.describe_network_interfaces(Filters=[{"Name": "group-id", "Values": [group]}])[
         "NetworkInterfaces"], timeout=30, what="the ENIs deleted with their tasks")
