@@ -110,6 +110,9 @@ FARGATE_NEEDS_TASK_LEVEL = "Fargate requires that '{what}' be defined at the tas
 # CreateService / UpdateService / RunTask with a task definition whose requiresCompatibilities lacks
 # the launch type: InvalidParameterException (quoted in aws/aws-cli issue 3983 and many CI logs).
 LAUNCH_TYPE_NOT_SUPPORTED = "Task definition does not support launch_type {launch_type}."
+# An awsvpc service (or RunTask) without subnets: InvalidParameterException (Terraform's output of the
+# API error for aws_ecs_service; for RunTask the same text is assumed - unconfirmed).
+AWSVPC_NEEDS_NETWORK_CONFIGURATION = "Network Configuration must be provided when networkMode 'awsvpc' is specified."
 
 # --- ENIs on a container instance (awsvpc on EC2) -------------------------------------------------
 # Each awsvpc task's ENI is attached to its container instance; the instance type caps the ENIs it

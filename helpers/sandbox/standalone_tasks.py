@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 from moto.ecs.exceptions import EcsClientException, InvalidParameterException
 
+from helpers.facts import AWSVPC_NEEDS_NETWORK_CONFIGURATION
 from helpers.sandbox import fargate, placement, unsupported
 from helpers.sandbox.scheduler import main_container, task_needs
 
@@ -38,8 +39,6 @@ MISSING, INACTIVE = "MISSING", "INACTIVE"
 # RunTask in a cluster with no usable container instance: AWS answers with this error (widely quoted
 # CLI output: "InvalidParameterException ... No Container Instances were found in your cluster.").
 NO_CONTAINER_INSTANCES = "No Container Instances were found in your cluster."
-# awsvpc without subnets: the text CreateService gives (moto_fixes/ecs.py), also RunTask's - unconfirmed for RunTask.
-NETWORK_CONFIGURATION_NEEDED = "Network Configuration must be provided when networkMode 'awsvpc' is specified."
 
 
 @dataclass
@@ -102,7 +101,7 @@ def _run_on_fargate(scheduler, cluster_name, definition, *, count, group, starte
     """RunTask with launch type FARGATE: every task is started, each with its own ENI (fargate.py)."""
     fargate.check_launch_type(definition, fargate.FARGATE)
     if not ((network_configuration or {}).get("awsvpcConfiguration") or {}).get("subnets"):
-        raise InvalidParameterException(NETWORK_CONFIGURATION_NEEDED)
+        raise InvalidParameterException(AWSVPC_NEEDS_NETWORK_CONFIGURATION)
     container_def = main_container(definition, [])
     needs = task_needs(definition, container_def)
     started = Started()

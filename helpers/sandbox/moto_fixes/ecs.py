@@ -13,7 +13,7 @@ from moto.elbv2.models import elbv2_backends
 from moto.iam import models as iam_models
 from moto.iam.exceptions import NotFoundException
 
-from helpers.facts import ECS_SERVICE_LINKED_ROLE, ECS_SERVICE_LINKED_ROLE_MISSING
+from helpers.facts import AWSVPC_NEEDS_NETWORK_CONFIGURATION, ECS_SERVICE_LINKED_ROLE, ECS_SERVICE_LINKED_ROLE_MISSING
 
 from helpers.sandbox import deployments, fargate, standalone_tasks, target_health
 from helpers.sandbox.moto_fixes._patching import check_before, wrap
@@ -227,7 +227,7 @@ def _awsvpc_needs_network_configuration(self: EC2ContainerServiceBackend, argume
     definition = self.describe_task_definition(definition_str) if definition_str else None
     configuration = (arguments["network_configuration"] or {}).get("awsvpcConfiguration") or {}
     if definition is not None and definition.network_mode == "awsvpc" and not configuration.get("subnets"):
-        raise InvalidParameterException("Network Configuration must be provided when networkMode 'awsvpc' is specified.")
+        raise InvalidParameterException(AWSVPC_NEEDS_NETWORK_CONFIGURATION)
 
 
 def _service_linked_role_exists(self: EC2ContainerServiceBackend, arguments: dict[str, Any]) -> None:
