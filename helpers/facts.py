@@ -86,6 +86,43 @@ ECS_SERVICE_LINKED_ROLE_MISSING = (
 ECS_INSTANCE_POLICY_ARN = "arn:aws:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role"
 
 
+# --- Fargate ------------------------------------------------------------------------------------
+# The task CPU (units) and memory (MiB) Fargate runs: each CPU value with the memory values it
+# allows (ECS guide "Troubleshoot Amazon ECS task definition invalid CPU or memory errors"; ECS API
+# TaskDefinition `memory`). 8 and 16 vCPU need Linux platform version 1.4.0 or later.
+FARGATE_CPU_MEMORY = {
+    256: (512, 1024, 2048),
+    512: (1024, 2048, 3072, 4096),
+    1024: tuple(range(2048, 8192 + 1, 1024)),
+    2048: tuple(range(4096, 16384 + 1, 1024)),
+    4096: tuple(range(8192, 30720 + 1, 1024)),
+    8192: tuple(range(16384, 61440 + 1, 4096)),
+    16384: tuple(range(32768, 122880 + 1, 8192)),
+}
+# RegisterTaskDefinition's ClientException texts for a Fargate task definition: the invalid-CPU
+# and no-configuration texts are quoted on the troubleshooting page above; the network-mode and
+# "defined at the task level" texts are quoted from AWS output in many public templates
+# (e.g. terraform comments) - widely seen, not on an AWS page.
+FARGATE_INVALID_CPU = "Invalid 'cpu' setting for task."
+FARGATE_NO_CONFIGURATION = "No Fargate configuration exists for given values."
+FARGATE_NETWORK_MODE_ONLY_AWSVPC = "Fargate only supports network mode \u2018awsvpc\u2019."
+FARGATE_NEEDS_TASK_LEVEL = "Fargate requires that '{what}' be defined at the task level."
+# CreateService / UpdateService / RunTask with a task definition whose requiresCompatibilities lacks
+# the launch type: InvalidParameterException (quoted in aws/aws-cli issue 3983 and many CI logs).
+LAUNCH_TYPE_NOT_SUPPORTED = "Task definition does not support launch_type {launch_type}."
+# An awsvpc service (or RunTask) without subnets: InvalidParameterException (Terraform's output of the
+# API error for aws_ecs_service; for RunTask the same text is assumed - unconfirmed).
+AWSVPC_NEEDS_NETWORK_CONFIGURATION = "Network Configuration must be provided when networkMode 'awsvpc' is specified."
+
+# --- ENIs on a container instance (awsvpc on EC2) -------------------------------------------------
+# Each awsvpc task's ENI is attached to its container instance; the instance type caps the ENIs it
+# can have and "the primary network interface counts as one", so without ENI trunking an instance
+# runs (maximum network interfaces - 1) awsvpc tasks: a c5.large (3) runs two (ECS guide
+# "Increasing Amazon ECS Linux container instance network interfaces"). The maximum per type is
+# EC2's DescribeInstanceTypes NetworkInfo.MaximumNetworkInterfaces (t3.small: 3).
+PRIMARY_NETWORK_INTERFACES = 1
+
+
 def check_port(port: object, what: str = "port") -> int:
     """`port` as an int, or a ValueError that names the constraint."""
     if isinstance(port, bool) or not isinstance(port, int) or not PORT_MIN <= port <= PORT_MAX:

@@ -11,14 +11,17 @@ from helpers.resources.ecs import _container_instance_to_ec2, instance_names, se
 from helpers.tables import Table
 from helpers.traffic import Outcome
 
+NO_HOST = "none (Fargate)"  # a Fargate task runs on no container instance
+
 
 def _name_tags(resources: list[dict], id_key: str) -> dict[str, str]:
     return {r[id_key]: {t["Key"]: t["Value"] for t in r.get("Tags", [])}.get("Name", r[id_key]) for r in resources}
 
 
-def task_interfaces(clients: Clients, cluster: str, service: str) -> list[dict]:
-    """One entry per running task: its host's name and its interface as EC2 describes it (the id
-    comes from the task's `attachments`, type ElasticNetworkInterface)."""
+def task_interfaces(clients: Clients, cluster: str, service: str | None) -> list[dict]:
+    """One entry per running task (of `service`, or of the whole cluster): its host's name
+    (NO_HOST on Fargate) and its interface as EC2 describes it (the id comes from the task's
+    `attachments`, type ElasticNetworkInterface)."""
     tasks = service_tasks(clients, cluster, service)
     hosts = _container_instance_to_ec2(clients, cluster, [t["containerInstanceArn"] for t in tasks if t.get("containerInstanceArn")])
     names = instance_names(clients, list(hosts.values()))
@@ -29,7 +32,8 @@ def task_interfaces(clients: Clients, cluster: str, service: str) -> list[dict]:
         if "networkInterfaceId" not in details:
             continue  # not an awsvpc task: it has no interface of its own
         (eni,) = clients.ec2.describe_network_interfaces(NetworkInterfaceIds=[details["networkInterfaceId"]])["NetworkInterfaces"]
-        found.append({"host": names.get(hosts.get(task.get("containerInstanceArn", ""), ""), "-"), "eni": eni,
+        host = names.get(hosts.get(task["containerInstanceArn"], ""), "-") if task.get("containerInstanceArn") else NO_HOST
+        found.append({"host": host, "eni": eni,
                       "task_ip": details["privateIPv4Address"]})
     return found
 
@@ -57,9 +61,10 @@ def task_interfaces_table(clients: Clients, cluster: str, service: str) -> Table
 
 
 def ip_targets_table(clients: Clients, stack) -> Table:
-    """One row per registered `ip` target: the host and subnet of the task whose IP it is ("-" for
-    no running task's), its health with AWS's reason, and the target `IP:port` (last: its width varies)."""
-    by_ip = {f["task_ip"]: f for f in task_interfaces(clients, stack.cluster_name, stack.service_name)}
+    """One row per registered `ip` target: the host and subnet of the task whose IP it is (any
+    service's in the stack's cluster; "-" for no running task's), its health with AWS's reason,
+    and the target `IP:port` (last: its width varies)."""
+    by_ip = {f["task_ip"]: f for f in task_interfaces(clients, stack.cluster_name, None)}  # every task of the cluster
     subnet_names = _name_tags(clients.ec2.describe_subnets(SubnetIds=sorted(
         {f["eni"]["SubnetId"] for f in by_ip.values()}))["Subnets"], "SubnetId") if by_ip else {}
     rows = []

@@ -7,6 +7,7 @@ import pytest
 from helpers.sandbox.placement import (
     NO_AGENT,
     NO_CPU,
+    NO_ENI,
     NO_MEMORY,
     NO_PORT,
     NOT_DISTINCT,
@@ -132,6 +133,18 @@ def test_port_failure_message_is_the_one_ecs_writes():
         "(service ecs-simple-service) was unable to place a task because no container instance met all of its "
         "requirements. The closest matching (container-instance ci-3f4de1c5) is already using a port required by "
         "your task. For more information, see the Troubleshooting section of the Amazon ECS Developer Guide.")
+
+
+def test_an_awsvpc_task_needs_a_spare_eni_and_takes_one():
+    awsvpc_task = TaskNeeds(cpu=256, memory=256, enis=1)
+    one_left = InstanceRoom("ci-a", "i-a", 2048, 1996, enis_free=1)
+    assert one_left.unmet_requirement(awsvpc_task, RANGE) is None
+    one_left.take(awsvpc_task, [])
+    assert one_left.unmet_requirement(awsvpc_task, RANGE) == NO_ENI
+    assert one_left.unmet_requirement(TOMCAT, RANGE) is None  # a bridge task needs no ENI of its own
+    message = placement_failure_message("web", place([one_left], awsvpc_task, RANGE))
+    assert message.endswith('The closest matching (container-instance ci-a) encountered error "RESOURCE:ENI". '
+                            "For more information, see the Troubleshooting section of the Amazon ECS Developer Guide.")
 
 
 def test_no_instances_message():

@@ -122,7 +122,8 @@ def test_a_service_the_sandbox_does_not_run_says_so_in_an_event(region):
         containerDefinitions=[{"name": "app", "image": "tomcat", "memory": 128, "portMappings": [{"containerPort": 8081}]}])
     network = {"awsvpcConfiguration": {"subnets": stack.public_subnet_ids[:1], "securityGroups": [stack.host_sg_id]}}
     clients.ecs.create_service(cluster=stack.cluster_name, serviceName="vpc", taskDefinition=f"{stack.spec.name}-vpc",
-                               desiredCount=1, networkConfiguration=network, launchType="FARGATE")
+                               desiredCount=1, networkConfiguration=network,
+                               capacityProviderStrategy=[{"capacityProvider": "FARGATE_SPOT", "weight": 1}])
     clients.ecs.create_service(cluster=stack.cluster_name, serviceName="bluegreen", taskDefinition=stack.task_definition_arn,
                                desiredCount=1, deploymentController={"type": "CODE_DEPLOY"})
 
@@ -130,8 +131,8 @@ def test_a_service_the_sandbox_does_not_run_says_so_in_an_event(region):
         return [e["message"] for e in clients.ecs.describe_services(
             cluster=stack.cluster_name, services=[name])["services"][0]["events"]]
 
-    first_value(lambda: "(service vpc) This sandbox does not run Fargate tasks (AWS would)" in
-               " ".join(events("vpc")), what="the Fargate service's event")
+    first_value(lambda: "(service vpc) This sandbox does not run tasks placed through a capacity provider strategy"
+               in " ".join(events("vpc")), what="the capacity provider service's event")
     first_value(lambda: "(service bluegreen) This sandbox does not run services with the CODE_DEPLOY deployment "
                "controller" in " ".join(events("bluegreen")), what="the blue/green service's event")
     for name in ("vpc", "bluegreen"):

@@ -9,13 +9,23 @@ ALB"). The ENI is deleted when the task stops.
 Choices (the sandbox's): the subnet is the first of the service's subnets in the instance's
 Availability Zone (else its first subnet); the ENI is left unattached in EC2, so that the
 evaluator reads the task's own security groups rather than the instance's (on AWS it is attached
-to the instance as a secondary interface); ENI attachment limits per instance type are not
-enforced. Called under `ctx.lock`.
+to the instance as a secondary interface). Called under `ctx.lock`.
+
+The instance's ENIs are counted all the same: its type allows so many network interfaces and
+its own primary one counts, so it runs that many minus one awsvpc tasks (`task_enis`; ENI
+trunking is not modelled). A task that finds none left is not placed: the service event ends
+'encountered error "RESOURCE:ENI"', RunTask's failure reason is RESOURCE:ENI (placement.py).
+Fargate tasks (fargate.py) get their ENI here too, with no instance.
 """
 
 from __future__ import annotations
 
 import uuid
+
+from moto.ec2.models.instance_types import INSTANCE_TYPES
+from moto.ec2.utils import random_public_ip
+
+from helpers.facts import PRIMARY_NETWORK_INTERFACES
 
 ENI_DESCRIPTION = "ECS task {task_id}"  # the sandbox's; AWS writes its own description
 
@@ -24,24 +34,36 @@ def is_awsvpc(definition) -> bool:
     return (definition.network_mode or "bridge") == "awsvpc"
 
 
+def task_enis(instance_type: str) -> int:
+    """How many awsvpc tasks an instance type runs: its network interfaces but the primary one
+    (facts.PRIMARY_NETWORK_INTERFACES; the figure is EC2's DescribeInstanceTypes data, which moto ships)."""
+    info = INSTANCE_TYPES.get(instance_type) or INSTANCE_TYPES["t3.small"]
+    return info["NetworkInfo"]["MaximumNetworkInterfaces"] - PRIMARY_NETWORK_INTERFACES
+
+
 def subnet_for(ec2, subnet_ids: list[str], availability_zone: str) -> str:
     in_zone = [s for s in subnet_ids if ec2.get_subnet(s).availability_zone == availability_zone]
     return (in_zone or subnet_ids)[0]
 
 
-def provision(ctx, task, network_configuration: dict, availability_zone: str) -> tuple[str, str]:
-    """Give `task` its own ENI (replacing moto's, whose address lies outside the subnet): (ENI id, IP)."""
+def provision(ctx, task, network_configuration: dict, availability_zone: str, *, subnet_id: str | None = None,
+              public_ip: bool = False) -> tuple[str, str]:
+    """Give `task` its own ENI (replacing moto's, whose address lies outside the subnet): (ENI id, IP).
+    `subnet_id` chosen by the caller (Fargate), else one of the configuration's in `availability_zone`;
+    `public_ip`: the ENI gets a public IPv4 address too (Fargate's assignPublicIp ENABLED)."""
     ec2 = ctx.ec2()
     for attachment in task.attachments:  # moto's placeholder interface
         for detail in attachment.get("details", []):
             if detail["name"] == "networkInterfaceId" and detail["value"] in ec2.enis:
                 ec2.delete_network_interface(detail["value"])
     vpc_config = network_configuration["awsvpcConfiguration"]
-    subnet_id = subnet_for(ec2, vpc_config["subnets"], availability_zone)
+    subnet_id = subnet_id or subnet_for(ec2, vpc_config["subnets"], availability_zone)
     eni = ec2.create_network_interface(subnet=subnet_id, private_ip_address=None,
                                        group_ids=vpc_config.get("securityGroups") or [],
                                        description=ENI_DESCRIPTION.format(task_id=task.task_arn.rsplit("/", 1)[-1]))
     eni.status = "in-use"
+    if public_ip:
+        eni.public_ip = random_public_ip()
     task.attachments = [{
         "id": str(uuid.uuid4()), "type": "ElasticNetworkInterface", "status": "ATTACHED",
         "details": [

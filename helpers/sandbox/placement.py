@@ -30,9 +30,9 @@ REGISTERED_MEMORY_RATIO = (7985, 8192)  # m4.large: registered / installed MiB (
 # task's resources, then the placement constraints (ECS guide "Use strategies to define Amazon
 # ECS task placement": requirements, then constraints, then strategies). The scheduler reports
 # the instance that got furthest ("the closest matching container-instance").
-NO_AGENT, NO_CPU, NO_MEMORY, NO_PORT = "agent", "cpu", "memory", "port"
+NO_AGENT, NO_CPU, NO_MEMORY, NO_PORT, NO_ENI = "agent", "cpu", "memory", "port", "eni"
 NOT_DISTINCT, NOT_MEMBER = "distinctInstance", "memberOf"
-CHECK_ORDER = (NO_AGENT, NO_CPU, NO_MEMORY, NO_PORT, NOT_DISTINCT, NOT_MEMBER)
+CHECK_ORDER = (NO_AGENT, NO_CPU, NO_MEMORY, NO_PORT, NO_ENI, NOT_DISTINCT, NOT_MEMBER)
 
 # The sentences ECS ends its placement-failure event with (see `placement_failure_message`).
 # The constraint errors are quoted from ECS output (containers-roadmap issues 723 and 1201;
@@ -42,6 +42,9 @@ UNMET_REQUIREMENT_TEXT = {
     NO_CPU: "has insufficient CPU units available",
     NO_MEMORY: "has insufficient memory available",
     NO_PORT: "is already using a port required by your task",
+    # An awsvpc task on an instance whose ENIs are all in use: quoted from ECS output in a public
+    # project's notes ('... encountered error "RESOURCE:ENI"'); not on an AWS page.
+    NO_ENI: 'encountered error "RESOURCE:ENI"',
     NOT_DISTINCT: 'encountered error "DistinctInstance placement constraint unsatisfied."',
     NOT_MEMBER: 'encountered error "MemberOf placement constraint unsatisfied."',
 }
@@ -61,6 +64,7 @@ class TaskNeeds:
     memory: int = 0
     static_host_ports: tuple[int, ...] = ()  # bridge hostPort N, or host-mode containerPort
     dynamic_ports: int = 0  # bridge hostPort 0/omitted: the agent picks
+    enis: int = 0  # awsvpc: the task's own network interface, attached to the instance
 
 
 @dataclass
@@ -79,6 +83,7 @@ class InstanceRoom:
     port_range: tuple[int, int] | None = None
     reserved_ports: frozenset[int] = RESERVED_PORTS
     attributes: dict[str, str] = field(default_factory=dict)  # e.g. ecs.availability-zone, ecs.instance-type
+    enis_free: int | None = None  # ENIs the instance can still attach for awsvpc tasks (None: not counted)
 
     def host_port_range(self, default: tuple[int, int]) -> tuple[int, int]:
         return self.port_range or default
@@ -91,7 +96,7 @@ class InstanceRoom:
     agent_connected: bool = True
 
     def unmet_requirement(self, needs: TaskNeeds, port_range: tuple[int, int]) -> str | None:
-        """None if the task fits here, else which check failed first (NO_AGENT, NO_CPU, NO_MEMORY, NO_PORT)."""
+        """None if the task fits here, else which check failed first (NO_AGENT, NO_CPU, NO_MEMORY, NO_PORT, NO_ENI)."""
         if not self.agent_connected:
             return NO_AGENT
         if needs.cpu > self.cpu_free:
@@ -103,12 +108,16 @@ class InstanceRoom:
             return NO_PORT
         if needs.dynamic_ports and len(self.dynamic_ports_for(needs, port_range)) < needs.dynamic_ports:
             return NO_PORT
+        if needs.enis and self.enis_free is not None and needs.enis > self.enis_free:
+            return NO_ENI
         return None
 
     def take(self, needs: TaskNeeds, dynamic_ports: list[int]) -> None:
         """Book a placed task's resources (until the next reconcile recounts from the tasks)."""
         self.cpu_free -= needs.cpu
         self.memory_free -= needs.memory
+        if self.enis_free is not None:
+            self.enis_free -= needs.enis
         self.ports_in_use.update(needs.static_host_ports, dynamic_ports)
         if dynamic_ports:
             self.last_assigned_port = dynamic_ports[-1]

@@ -14,8 +14,8 @@ One reconcile loop, every `ctx.options.reconcile_interval` real seconds:
    targets is deregistered first and stays DEACTIVATING until its targets have drained; then
    its container is stopped and the task is STOPPED.
 3. **Each service is kept at its desired count.** Missing tasks are placed (placement.py:
-   spread across instances, CPU, memory, host ports) and get dynamic host ports the way the
-   agent picks them; extra tasks are stopped. While a rolling update runs (more than one
+   spread across instances, CPU, memory, host ports, ENIs) and get dynamic host ports the way the
+   agent picks them - or, on Fargate, no instance, only their own ENI (fargate.py); extra tasks are stopped. While a rolling update runs (more than one
    deployment), deployments.py decides how many new tasks start and old ones stop.
 4. **New tasks run** - the service's, and RunTask's / StartTask's (standalone_tasks.py). Each gets a real container process (containers.py); once it serves, the
    task is RUNNING with its networkBindings, and is registered in the service's target groups
@@ -42,7 +42,7 @@ from moto.ec2.models.instance_types import INSTANCE_TYPES
 from moto.ecs.models import Task
 
 from helpers.facts import ECS_SERVICE_LINKED_ROLE, ECS_SERVICE_LINKED_ROLE_MISSING
-from helpers.sandbox import agent_config, awsvpc, deployments, placement, target_health, unsupported
+from helpers.sandbox import agent_config, awsvpc, deployments, fargate, placement, target_health, unsupported
 from helpers.sandbox.agent_link import AgentLinks
 
 log = logging.getLogger("helpers.sandbox.scheduler")
@@ -95,7 +95,10 @@ def draining_message(service: str, deployment_id: str, count: int) -> str:
 
 
 def unhealthy_message(service: str, instance_id: str, port: int, target_group_arn: str, reason: str) -> str:
-    return (f"(service {service}) (instance {instance_id}) (port {port}) is unhealthy in "
+    # A Fargate task has no instance: the part is left out (the form seen in Fargate services'
+    # events; unconfirmed).
+    where = f"(instance {instance_id}) " if instance_id else ""
+    return (f"(service {service}) {where}(port {port}) is unhealthy in "
             f"(target-group {target_group_arn}) due to (reason {reason}).")
 
 
@@ -157,6 +160,8 @@ class TaskRun:
     wait_for_draining: bool = True  # False when the container is already gone
     task_ip: str = ""  # awsvpc: the task's own ENI address (awsvpc.py)
     eni_id: str = ""
+    subnet_id: str = ""  # awsvpc: its ENI's subnet
+    group: str = ""  # service:NAME or family:NAME (Fargate spreads a group over its subnets)
 
     @property
     def target(self) -> str:
@@ -553,6 +558,15 @@ class EcsScheduler:
             return []
         container_def = main_container(definition, service.load_balancers)
         needs = task_needs(definition, container_def)
+        if fargate.runs_on_fargate(service.launch_type):  # no instances to place on (fargate.py)
+            placed = [self._create_task(ecs, service, definition, container_def, needs, None) for _ in range(count)]
+        else:
+            placed = self._place_on_instances(ecs, service, definition, container_def, needs, count)
+        if placed:
+            self._event(service, started_message(service.name, [run.task_id for run in placed]))
+        return placed
+
+    def _place_on_instances(self, ecs, service, definition, container_def, needs, count: int) -> list[TaskRun]:
         rooms = self._rooms(service)
         host_port_range = self.ctx.options.host_port_range
         placed: list[TaskRun] = []
@@ -563,8 +577,6 @@ class EcsScheduler:
                 break
             self._resolved(service, "placement")  # (if the next task fails, that is a new event)
             placed.append(self._create_task(ecs, service, definition, container_def, needs, where.room))
-        if placed:
-            self._event(service, started_message(service.name, [run.task_id for run in placed]))
         return placed
 
     def _rooms(self, service) -> list[placement.InstanceRoom]:
@@ -582,6 +594,7 @@ class EcsScheduler:
                     or container_instance.status != "ACTIVE" or instance is None or instance.state != "running"):
                 continue
             on_instance = [run for run in self._runs.values() if run.instance_id == agent.instance_id]
+            enis_in_use = sum(run.needs.enis for run in on_instance)
             rooms.append(placement.InstanceRoom(
                 container_instance_id=agent.container_instance_id,
                 instance_id=agent.instance_id,
@@ -595,6 +608,7 @@ class EcsScheduler:
                 reserved_ports=agent.reserved_ports,
                 attributes=dict(getattr(container_instance, "attributes", None) or {}),
                 agent_connected=container_instance.agent_connected,  # placement says so when it is not
+                enis_free=awsvpc.task_enis(instance.instance_type) - enis_in_use,
             ))
         return rooms
 
@@ -608,28 +622,43 @@ class EcsScheduler:
             network_configuration=getattr(service, "network_configuration", None))
 
     def create_task(self, cluster_name: str, definition, container_def: dict, needs: placement.TaskNeeds,
-                    room: placement.InstanceRoom, *, group: str, started_by: str, tags: list,
+                    room: placement.InstanceRoom | None, *, group: str, started_by: str, tags: list,
                     load_balancers=(), service_arn: str = "", service_name: str = "", network_configuration=None):
-        """A new PENDING task on `room` (its resources booked, dynamic host ports picked as the agent
-        picks them); its container starts at the next reconcile. Hold ctx.lock."""
-        ecs = self.ctx.ecs()
-        instance_id = room.instance_id
-        dynamic_ports = room.dynamic_ports_for(needs, self.ctx.options.host_port_range)  # the agent's own range
-        room.take(needs, dynamic_ports)
-        agent = self._agents[instance_id]
-        agent.last_assigned_port = room.last_assigned_port
+        """A new task on `room` (its resources booked, dynamic host ports picked as the agent picks
+        them), or on Fargate when `room` is None; its container starts at the next reconcile. Hold ctx.lock."""
+        ecs, ec2 = self.ctx.ecs(), self.ctx.ec2()
+        dynamic_ports: list[int] = []
+        if room is None:  # Fargate: no container instance; the task's subnet decides its AZ (fargate.py)
+            instance_id, container_instance_arn = "", None
+            subnet_id = fargate.subnet_for(network_configuration["awsvpcConfiguration"]["subnets"],
+                                           [run.subnet_id for run in self._runs.values()
+                                            if run.group == group and not run.stopping])
+            availability_zone = fargate.availability_zone(ec2, subnet_id)
+        else:
+            instance_id, subnet_id = room.instance_id, None
+            dynamic_ports = room.dynamic_ports_for(needs, self.ctx.options.host_port_range)  # the agent's own range
+            room.take(needs, dynamic_ports)
+            agent = self._agents[instance_id]
+            agent.last_assigned_port = room.last_assigned_port
+            container_instance_arn = agent.container_instance_arn
+            availability_zone = ec2.get_instance_by_id(instance_id).placement.zone
         cluster = ecs.clusters[cluster_name]
-        task = Task(cluster, definition, agent.container_instance_arn,
+        task = Task(cluster, definition, container_instance_arn,
                     {"CPU": needs.cpu, "MEMORY": needs.memory, "PORTS": list(needs.static_host_ports), "PORTS_UDP": []},
-                    backend=ecs, group=group, launch_type="EC2", started_by=started_by, tags=tags,
+                    backend=ecs, group=group, launch_type="EC2" if room else fargate.FARGATE, started_by=started_by,
+                    tags=tags, platform_version=None if room else fargate.LINUX_PLATFORM,
                     networking_configuration=network_configuration if awsvpc.is_awsvpc(definition) else None)
         # A bridge-mode task has no network interface to provision: it starts PENDING; an awsvpc
         # task starts PROVISIONING while its ENI is made (ECS guide, "Task lifecycle").
         task.last_status = "PROVISIONING" if awsvpc.is_awsvpc(definition) else "PENDING"
         task.created_at = _now()
-        task.availability_zone = self.ctx.ec2().get_instance_by_id(instance_id).placement.zone
-        eni_id, task_ip = (awsvpc.provision(self.ctx, task, network_configuration, task.availability_zone)
-                           if awsvpc.is_awsvpc(definition) else ("", ""))
+        task.availability_zone = availability_zone
+        eni_id, task_ip = "", ""
+        if awsvpc.is_awsvpc(definition):
+            public_ip = room is None and network_configuration["awsvpcConfiguration"].get("assignPublicIp") == "ENABLED"
+            eni_id, task_ip = awsvpc.provision(self.ctx, task, network_configuration, availability_zone,
+                                               subnet_id=subnet_id, public_ip=public_ip)
+            subnet_id = ec2.enis[eni_id].subnet.id
         task.cpu, task.memory = str(needs.cpu), str(needs.memory)
         task.stop_code = None
         container = task.containers[0]  # moto models one container: the one serving traffic
@@ -644,7 +673,7 @@ class EcsScheduler:
         self._sequence += 1
         run = TaskRun(task.task_arn, service_arn, service_name, cluster.name, instance_id, needs,
                       container_def.get("name") or "app", container_port, bindings, self._sequence,
-                      task_ip=task_ip, eni_id=eni_id)
+                      task_ip=task_ip, eni_id=eni_id, subnet_id=subnet_id or "", group=group)
         self._runs[run.task_arn] = run
         return run
 
@@ -656,6 +685,7 @@ class EcsScheduler:
         except Exception:
             return None  # (a deleted revision: moto refuses such services at CreateService)
         what = unsupported.not_run(definition, launch_type=service.launch_type,
+                                   capacity_provider_strategy=getattr(service, "capacity_provider_strategy", None),
                                    deployment_controller=service.deployment_controller)
         if what is not None:
             self._report(service, "unsupported", unsupported.service_event(service.name, what))
@@ -893,8 +923,8 @@ def task_needs(definition, container_def: dict) -> placement.TaskNeeds:
               else sum(int(c.get("memoryReservation") or c.get("memory") or 0) for c in containers))
     static, dynamic = [], 0
     host_mode = definition.network_mode == "host"
-    if awsvpc.is_awsvpc(definition):  # the task's own ENI: no host port taken
-        return placement.TaskNeeds(cpu, memory, (), 0)
+    if awsvpc.is_awsvpc(definition):  # the task's own ENI, attached to the instance: no host port taken
+        return placement.TaskNeeds(cpu, memory, (), 0, enis=1)
     for mapping in container_def.get("portMappings") or []:
         host_port = mapping.get("containerPort") if host_mode else mapping.get("hostPort")
         if host_port:

@@ -12,8 +12,10 @@ instance that was tried, with the reason ECS gives - `RESOURCE:CPU`, `RESOURCE:M
 (container instance ID)); StartTask on an unknown or deregistered instance gives `MISSING` /
 `INACTIVE` (same page).
 
-What the sandbox does not run (Fargate, standalone awsvpc tasks, capacity providers) is refused with an error that
-says so, rather than a task that never starts (issue 9, "nothing silent").
+RunTask with launch type FARGATE runs its tasks on no instance, each with its own ENI in the
+subnets of its `networkConfiguration` (fargate.py). What the sandbox does not run (standalone
+awsvpc tasks on EC2, capacity providers) is refused with an error that says so, rather than a task
+that never starts (issue 9, "nothing silent").
 
 Called by moto_fixes/ecs.py inside moto's request handling: under `ctx.lock`.
 """
@@ -24,13 +26,15 @@ from dataclasses import dataclass, field
 
 from moto.ecs.exceptions import EcsClientException, InvalidParameterException
 
-from helpers.sandbox import placement, unsupported
+from helpers.facts import AWSVPC_NEEDS_NETWORK_CONFIGURATION
+from helpers.sandbox import fargate, placement, unsupported
 from helpers.sandbox.scheduler import main_container, task_needs
 
 # The Failure reasons for a resource a task needs and no instance has (ECS guide "API failure reasons").
 # AGENT: "the container instance ... has an agent that's currently disconnected" (same page).
+# RESOURCE:ENI: an awsvpc task on an instance with no ENI left (quoted from ECS output; not on that page).
 FAILURE_REASON = {placement.NO_CPU: "RESOURCE:CPU", placement.NO_MEMORY: "RESOURCE:MEMORY",
-                  placement.NO_PORT: "RESOURCE:PORTS", placement.NO_AGENT: "AGENT"}
+                  placement.NO_PORT: "RESOURCE:PORTS", placement.NO_ENI: "RESOURCE:ENI", placement.NO_AGENT: "AGENT"}
 MISSING, INACTIVE = "MISSING", "INACTIVE"
 # RunTask in a cluster with no usable container instance: AWS answers with this error (widely quoted
 # CLI output: "InvalidParameterException ... No Container Instances were found in your cluster.").
@@ -46,8 +50,12 @@ class Started:
 
 
 def run_task(scheduler, cluster_name: str, definition, *, count: int, group: str | None, started_by: str | None,
-             tags: list | None, launch_type: str | None, capacity_provider_strategy) -> Started:
-    """RunTask: place `count` tasks in the cluster, spread over its instances."""
+             tags: list | None, launch_type: str | None, capacity_provider_strategy,
+             network_configuration: dict | None = None) -> Started:
+    """RunTask: place `count` tasks in the cluster, spread over its instances (or on Fargate)."""
+    if fargate.runs_on_fargate(launch_type) and not capacity_provider_strategy:
+        return _run_on_fargate(scheduler, cluster_name, definition, count=count, group=group, started_by=started_by,
+                               tags=tags, network_configuration=network_configuration)
     refuse_what_the_sandbox_does_not_run(definition, launch_type, capacity_provider_strategy)
     rooms = scheduler.rooms_in(cluster_name)
     if not rooms:
@@ -89,6 +97,20 @@ def start_task(scheduler, cluster_name: str, definition, *, container_instances:
     return started
 
 
+def _run_on_fargate(scheduler, cluster_name, definition, *, count, group, started_by, tags, network_configuration):
+    """RunTask with launch type FARGATE: every task is started, each with its own ENI (fargate.py)."""
+    fargate.check_launch_type(definition, fargate.FARGATE)
+    if not ((network_configuration or {}).get("awsvpcConfiguration") or {}).get("subnets"):
+        raise InvalidParameterException(AWSVPC_NEEDS_NETWORK_CONFIGURATION)
+    container_def = main_container(definition, [])
+    needs = task_needs(definition, container_def)
+    started = Started()
+    for _ in range(count):
+        started.tasks.append(_create(scheduler, cluster_name, definition, container_def, needs, None, group=group,
+                                     started_by=started_by, tags=tags, network_configuration=network_configuration))
+    return started
+
+
 def failure(room: placement.InstanceRoom, needs: placement.TaskNeeds, scheduler) -> dict:
     unmet = room.unmet_requirement(needs, scheduler.ctx.options.host_port_range)
     return {"arn": scheduler.container_instance_arn(room.instance_id), "reason": FAILURE_REASON[unmet]}
@@ -102,9 +124,10 @@ def refuse_what_the_sandbox_does_not_run(definition, launch_type: str | None, ca
         raise EcsClientException(unsupported.refusal(what))
 
 
-def _create(scheduler, cluster_name, definition, container_def, needs, room, *, group, started_by, tags):
+def _create(scheduler, cluster_name, definition, container_def, needs, room, *, group, started_by, tags,
+            network_configuration=None):
     run = scheduler.create_task(cluster_name, definition, container_def, needs, room,
                                 group=group or f"family:{definition.family}", started_by=started_by or "",
-                                tags=list(tags or []))
+                                tags=list(tags or []), network_configuration=network_configuration)
     scheduler.adopt(run)
     return scheduler.ctx.ecs().tasks[cluster_name][run.task_arn]

@@ -5,17 +5,18 @@ not AWS's."""
 
 from __future__ import annotations
 
-RUNS = "It runs EC2 tasks (bridge, host; awsvpc in services), deployed by the ECS deployment controller."
+RUNS = ("It runs EC2 tasks (bridge, host; awsvpc in services) and Fargate tasks (launch type FARGATE), "
+        "deployed by the ECS deployment controller.")
 
 
 def not_run(definition, *, launch_type: str | None, capacity_provider_strategy=None,
             deployment_controller: dict | None = None) -> str | None:
-    """What the sandbox does not run here, in words ("Fargate tasks"), or None if it runs it."""
-    if launch_type == "FARGATE":
-        return "Fargate tasks"
+    """What the sandbox does not run here, in words ("tasks with launch type EXTERNAL"), or None if it runs it.
+    Capacity provider strategies - FARGATE and FARGATE_SPOT among them - are refused: the sandbox
+    has no capacity providers (launch type FARGATE runs, fargate.py)."""
     if capacity_provider_strategy:
-        return "tasks placed through a capacity provider strategy"
-    if launch_type not in (None, "", "EC2"):
+        return "tasks placed through a capacity provider strategy (use launchType EC2 or FARGATE)"
+    if launch_type not in (None, "", "EC2", "FARGATE"):
         return f"tasks with launch type {launch_type}"
     controller = (deployment_controller or {}).get("type", "ECS")
     if controller != "ECS":

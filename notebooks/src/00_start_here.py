@@ -79,7 +79,7 @@ lab = Lab.start()
 # | `06_hardening` | SG-to-SG rules, hosts in private subnets, the ECS service-linked role; the audit | at least 20 |
 # | `07_troubleshooting` | capstone: a broken stack; diagnose with `explain`, fix, self-check | at least 15 |
 # | `08_deployments` | beyond the post: roll out a new version; dynamic ports vs a static 8081 that stalls | at least 15 |
-# | `09_awsvpc_and_fargate` | awsvpc: an interface per task, `ip` targets, a task security group; Fargate; which to choose | at least 15 |
+# | `09_awsvpc_and_fargate` | awsvpc: an interface per task, `ip` targets, a task security group; Fargate; which to choose | at least 20 |
 #
 # The story ends with the `07` capstone. The notebooks after it go beyond the post: what the same
 # setup means on the day you ship a new version, and with a network interface per task.

@@ -1,7 +1,7 @@
 # %% [markdown]
 # # 09 · The same app in awsvpc mode: a network interface per task (and Fargate)
 #
-# Time: at least 15 minutes, plus the exercises (reading 9 min, running 27 s) · needs: `04_inbound_dynamic_ports`
+# Time: at least 20 minutes, plus the exercises (reading 10 min, running 34 s) · needs: `04_inbound_dynamic_ports`
 #
 # Words you don't know: the [glossary](../docs/GLOSSARY.md). Stuck? The [cheat sheet](../docs/CHEATSHEET.md).
 #
@@ -18,7 +18,7 @@
 # - see the target group hold `ip` targets on port 8081 and the tasks hold no host port;
 # - break the rule that lets the ALB reach the tasks, and write it back yourself;
 # - meet the errors ECS gives when network mode and target type do not match;
-# - see what the sandbox says about Fargate, and learn when to choose which.
+# - run one task on Fargate behind the same ALB, and learn when to choose which.
 
 # %%
 from botocore.exceptions import ClientError
@@ -205,8 +205,14 @@ except ClientError as refused:
 # task-level `cpu` and `memory`, runs there with the same `ip` target group and task security
 # group. ([ECS guide: task networking options for Fargate](https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-task-networking.html))
 #
-# **The sandbox does not run Fargate.** Asked to, it refuses in plain words (its words, not
-# AWS's) rather than pretend:
+# The sandbox runs Fargate too. Register the Fargate flavour of the task definition - Fargate
+# insists on `networkMode="awsvpc"` and a task-level `cpu`/`memory` pair from its table (256 CPU
+# units with 512 MiB is the smallest) - and start one task as a second service on the **same**
+# `ip` target group and task security group, with `launchType="FARGATE"`. It goes in the public
+# subnets with `assignPublicIp="ENABLED"`: a Fargate task pulls its image over its own interface,
+# and this stack has no NAT gateway. (The sandbox does not check that route; AWS would fail the
+# task with `CannotPullContainerError` without one.) The task security group still admits only
+# the ALB on 8081, so the public IP opens nothing else.
 
 # %%
 fargate_web = lab.clients.ecs.register_task_definition(
@@ -214,12 +220,48 @@ fargate_web = lab.clients.ecs.register_task_definition(
     containerDefinitions=[{"name": "tomcat", "image": "tomcat:9.0", "essential": True,
                            "portMappings": [{"containerPort": 8081}]}],
     tags=[{"key": "Project", "value": "ecs-alb-lab"}])["taskDefinition"]["taskDefinitionArn"]
+lab.clients.ecs.create_service(
+    cluster=stack.cluster_name, serviceName="nb09-fargate-svc", taskDefinition=fargate_web, desiredCount=1,
+    launchType="FARGATE",
+    loadBalancers=[{"targetGroupArn": stack.target_group_arn, "containerName": "tomcat", "containerPort": 8081}],
+    networkConfiguration={"awsvpcConfiguration": {"subnets": stack.public_subnet_ids,
+                                                  "securityGroups": [stack.task_sg_id], "assignPublicIp": "ENABLED"}})
+print(lab.watch_targets(stack, {"healthy": 4}))
+
+# %% [markdown]
+# The Fargate task has an interface like the others - its own IP in a subnet, the task security
+# group - but no host: no container instance, no EC2 instance to see in the console.
+
+# %%
+print(task_interfaces_table(lab.clients, stack.cluster_name, "nb09-fargate-svc"))
+print(ip_targets_table(lab.clients, stack))
+
+# %% [markdown]
+# The ALB does not know or care: it spreads requests over the four `ip` targets, three tasks on
+# the hosts and one on Fargate.
+
+# %%
+print(answers_summary(request_many(alb_url, 8, proxy=lab.socks_proxy, timeout=5)))
+
+# %% [markdown]
+# A definition Fargate cannot run is refused when it is registered - here a task-level memory
+# that the smallest CPU size does not offer (AWS's message):
+
+# %%
 try:
-    lab.clients.ecs.run_task(cluster=stack.cluster_name, taskDefinition=fargate_web, launchType="FARGATE",
-                             networkConfiguration={"awsvpcConfiguration": {
-                                 "subnets": stack.public_subnet_ids, "securityGroups": [stack.task_sg_id]}})
+    lab.clients.ecs.register_task_definition(
+        family="nb09-fargate-too-big", networkMode="awsvpc", requiresCompatibilities=["FARGATE"], cpu="256",
+        memory="4096", containerDefinitions=[{"name": "tomcat", "image": "tomcat:9.0"}])
 except ClientError as refused:
     print(refused.response["Error"]["Code"] + ":", refused.response["Error"]["Message"])
+
+# %% [markdown]
+# Remove the Fargate service again (the rest of the notebook uses the three tasks on the hosts):
+# its target drains and its interface is deleted with the task.
+
+# %%
+lab.clients.ecs.delete_service(cluster=stack.cluster_name, service="nb09-fargate-svc", force=True)
+print(lab.watch_targets(stack, {"healthy": 3}))
 
 # %% [markdown]
 # ## When to choose which
@@ -262,8 +304,8 @@ lab.rule_switch(stack.task_sg_id, task_rule, url=alb_url, description="task SG: 
 # - The rule that matters is on the **task** security group: the container port from the ALB's
 #   security group. The hosts' dynamic-range rule does nothing for awsvpc tasks.
 # - Blocked, it looks as in 04: `Target.Timeout`, then 504 from the ALB.
-# - **Fargate** runs the same awsvpc task definition without instances; this sandbox does not
-#   run it, and says so.
+# - **Fargate** runs the same awsvpc task definition (with `requiresCompatibilities=["FARGATE"]`
+#   and a task-level cpu/memory pair) without instances: an `ip` target like any awsvpc task.
 #
 # ## Clean up
 

@@ -13,9 +13,9 @@ from moto.elbv2.models import elbv2_backends
 from moto.iam import models as iam_models
 from moto.iam.exceptions import NotFoundException
 
-from helpers.facts import ECS_SERVICE_LINKED_ROLE, ECS_SERVICE_LINKED_ROLE_MISSING
+from helpers.facts import AWSVPC_NEEDS_NETWORK_CONFIGURATION, ECS_SERVICE_LINKED_ROLE, ECS_SERVICE_LINKED_ROLE_MISSING
 
-from helpers.sandbox import deployments, standalone_tasks, target_health
+from helpers.sandbox import deployments, fargate, standalone_tasks, target_health
 from helpers.sandbox.moto_fixes._patching import check_before, wrap
 
 
@@ -100,11 +100,13 @@ def _list_tasks(
 def _keep_health_check_grace_period(original, self: EC2ContainerServiceResponse):
     # Why: moto's CreateService drops healthCheckGracePeriodSeconds, which the scheduler needs
     # before it acts on failed ELB health checks, and deploymentConfiguration, which bounds a
-    # rolling update (ECS API CreateService). (UpdateService keeps both.)
+    # rolling update (ECS API CreateService). (UpdateService keeps both.) It also drops
+    # capacityProviderStrategy, which the scheduler must see to say it does not run it.
     result = original(self)
     grace = self._get_int_param("healthCheckGracePeriodSeconds")
     configuration = self._get_param("deploymentConfiguration")
     service = self.ecs_backend.describe_services(self._get_param("cluster", "default"), [self._get_param("serviceName")])[0][0]
+    service.capacity_provider_strategy = self._get_param("capacityProviderStrategy") or []
     if grace is not None:
         service.health_check_grace_period_seconds = grace
     if configuration:
@@ -133,7 +135,7 @@ def _run_task(original, self: EC2ContainerServiceResponse) -> ActionResult:
         scheduler, cluster.name, self.ecs_backend.describe_task_definition(self._get_param("taskDefinition")),
         count=self._get_int_param("count", 1), group=self._get_param("group"),
         started_by=self._get_param("startedBy"), tags=self._get_param("tags"), launch_type=launch_type,
-        capacity_provider_strategy=strategy)
+        capacity_provider_strategy=strategy, network_configuration=self._get_param("networkConfiguration"))
     return ActionResult({"tasks": started.tasks, "failures": started.failures})
 
 
@@ -168,24 +170,33 @@ def _list_tasks_request(self: EC2ContainerServiceResponse) -> ActionResult:
 
 
 def _install_validations() -> None:
+    check_before(EC2ContainerServiceBackend, "register_task_definition", _fargate_task_definition)
     check_before(EC2ContainerServiceBackend, "register_task_definition", _host_ports_match_container_ports)
+    check_before(EC2ContainerServiceBackend, "create_service", _launch_type_supported)
     check_before(EC2ContainerServiceBackend, "create_service", _service_load_balancers_usable)
     check_before(EC2ContainerServiceBackend, "create_service", _service_linked_role_exists)
     check_before(EC2ContainerServiceBackend, "create_service", _awsvpc_needs_network_configuration)
 
 
-def _network_mode(network_mode: str | None, requires_compatibilities: list[str] | None) -> str:
-    # The default is bridge on EC2; Fargate is always awsvpc (ECS API RegisterTaskDefinition).
-    if network_mode:
-        return network_mode
-    return "awsvpc" if "FARGATE" in (requires_compatibilities or []) else "bridge"
+def _fargate_task_definition(self, arguments: dict[str, Any]) -> None:
+    # Why: a task definition that requires FARGATE must be awsvpc with task-level cpu and memory in
+    # one of Fargate's combinations (sandbox/fargate.py); moto accepted any and rewrote the mode.
+    fargate.check_task_definition(arguments["network_mode"], arguments["requires_compatibilities"],
+                                  arguments["cpu"], arguments["memory"])
+
+
+def _launch_type_supported(self: EC2ContainerServiceBackend, arguments: dict[str, Any]) -> None:
+    # Why: a FARGATE service needs a task definition that requires FARGATE (sandbox/fargate.py).
+    definition_str = arguments["task_definition_str"]
+    definition = self.describe_task_definition(definition_str) if definition_str else None
+    fargate.check_launch_type(definition, arguments["launch_type"])
 
 
 def _host_ports_match_container_ports(self, arguments: dict[str, Any]) -> None:
     # Why: with awsvpc or host networking the host port is the container port; a different one is
     # rejected (ECS API PortMapping). The awsvpc message is AWS's (FACTS.md; amazon-ecs-cli issue
     # 1014); the host-mode text is the same sentence with host - unconfirmed.
-    mode = _network_mode(arguments["network_mode"], arguments["requires_compatibilities"])
+    mode = arguments["network_mode"] or "bridge"  # the default (ECS API RegisterTaskDefinition)
     if mode not in ("awsvpc", "host"):
         return
     for container in arguments["container_definitions"] or []:
@@ -216,7 +227,7 @@ def _awsvpc_needs_network_configuration(self: EC2ContainerServiceBackend, argume
     definition = self.describe_task_definition(definition_str) if definition_str else None
     configuration = (arguments["network_configuration"] or {}).get("awsvpcConfiguration") or {}
     if definition is not None and definition.network_mode == "awsvpc" and not configuration.get("subnets"):
-        raise InvalidParameterException("Network Configuration must be provided when networkMode 'awsvpc' is specified.")
+        raise InvalidParameterException(AWSVPC_NEEDS_NETWORK_CONFIGURATION)
 
 
 def _service_linked_role_exists(self: EC2ContainerServiceBackend, arguments: dict[str, Any]) -> None:
@@ -305,6 +316,8 @@ def _update_service(original, self: EC2ContainerServiceBackend, service_properti
     )
     new_load_balancers = service_properties.get("load_balancers")
     new_task_definition = service_properties.get("task_definition")
+    if new_task_definition is not None:
+        fargate.check_launch_type(self.describe_task_definition(new_task_definition), service.launch_type)
     if new_load_balancers is not None or new_task_definition is not None:
         _check_load_balancers(
             self,
