@@ -131,7 +131,10 @@ class FakeRegion:
     def load_balancer_attribute(self, load_balancer_arn, key):
         return self.lb_attributes.get(key)
 
-    def endpoint(self, target_id, port):  # what listens there: the ALB's wire asks
+    def target_group_vpc(self, target_group_arn):
+        return "vpc-fake"
+
+    def endpoint(self, target_id, port, vpc_id=None):  # what listens there: the ALB's wire asks
         return self.endpoints.get((target_id, port))
 
     def real(self, aws_seconds):
@@ -348,7 +351,7 @@ class FakeContainers:
     def __init__(self, endpoints: dict) -> None:
         self.endpoints = endpoints
 
-    def endpoint(self, instance_id, host_port):
+    def endpoint(self, instance_id, host_port, vpc_id=None):
         return self.endpoints.get((instance_id, host_port))
 
 
