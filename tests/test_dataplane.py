@@ -22,6 +22,7 @@ from helpers.sandbox.dataplane import DataPlane
 from helpers.sandbox.http11 import HttpConnection, Request
 from helpers.sandbox.region import Sandbox
 from helpers.sandbox.socks5 import Serve, Socks5Server
+from helpers.sandbox.idle import Usage
 from helpers.sandbox.timescale import TimeScale
 from helpers.sandbox.wire import Wire
 from helpers.stack import StackSpec, build_stack
@@ -360,6 +361,7 @@ class FakeContext:
     components: dict
     timescale: TimeScale = TimeScale(0.01)
     lock: threading.RLock = field(default_factory=threading.RLock)
+    usage: Usage = field(default_factory=Usage)
 
     def snapshot(self, max_age: float = 0.25):
         return "snapshot"
