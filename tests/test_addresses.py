@@ -7,17 +7,22 @@ checker's and the wire's (which container answers) - must find the holder in its
 
 from __future__ import annotations
 
+import dataclasses
 import http.client
 import json
 
 import pytest
 
+from helpers.evaluator import evaluate_alb_to_target
+from helpers.evaluator.examples import ALB_ARN, CLUSTER, HOST_1, HOST_SG, PUBLIC_A, TG_ARN, VPC, host, replace_fields, seed_snapshot
+from helpers.evaluator.snapshot import NetworkInterface, Subnet, TargetRecord, Task, Vpc
 from helpers.sandbox import health
 from helpers.sandbox.addresses import holder_of_address
 from helpers.sandbox.wire import Connected, sandbox_wire
 
 SHARED_IP = "10.0.1.10"
 PORT = 8081
+TASK_IP, TWIN_VPC = "10.0.1.99", "vpc-0twin"
 
 
 @pytest.fixture(scope="module")
@@ -79,3 +84,22 @@ def test_the_wire_reaches_the_container_in_the_targets_vpc(region, twins, name):
 def test_an_address_without_its_vpc_is_refused(region, twins):
     with region.ctx.lock, pytest.raises(ValueError, match="unique only within a VPC"):
         holder_of_address(region.ctx.ec2(), None, SHARED_IP)
+
+
+def test_the_evaluator_reaches_an_ip_target_in_the_load_balancers_vpc():
+    """The seed VPC with an awsvpc task at TASK_IP, and a twin VPC (same CIDR) whose instance has
+    that address too: the ALB's ip target is the task in its own VPC, reachable."""
+    seed = seed_snapshot()
+    twin_subnet = Subnet("subnet-0twin", TWIN_VPC, "10.0.1.0/24", "us-east-1a")
+    twin_host = dataclasses.replace(host("i-0twin", twin_subnet.id, TASK_IP, None), vpc_id=TWIN_VPC)
+    task = Task(f"{CLUSTER.replace(':cluster/', ':task/')}/awsvpc1", CLUSTER, "RUNNING", "RUNNING", HOST_1,
+                private_ip=TASK_IP, group="service:lab-svc")
+    interface = NetworkInterface("eni-0task", PUBLIC_A, VPC, (TASK_IP,), (HOST_SG,))
+    snap = replace_fields(
+        seed, vpcs=seed.vpcs + (Vpc(TWIN_VPC, ("10.0.0.0/16",)),), subnets=seed.subnets + (twin_subnet,),
+        instances=seed.instances + (twin_host,), tasks=seed.tasks + (task,), network_interfaces=(interface,),
+        target_groups=tuple(dataclasses.replace(tg, target_type="ip") for tg in seed.target_groups),
+        targets=(TargetRecord(TG_ARN, TASK_IP, PORT, "healthy"),))
+    leg = evaluate_alb_to_target(snap, ALB_ARN, TASK_IP, PORT)
+    assert leg.reachable, leg
+    assert leg.task_arn == task.arn

@@ -128,7 +128,7 @@ def _to_instance(snap: Snapshot, flow: Flow, source: Endpoint, inst: Instance, v
         check_sgs(path, snap, dest, egress=False, peer=source, ports=(port, port))
     if path.explanations:
         return Verdict(flow, "dropped", tuple(path.hops), tuple(path.explanations), instance_id=inst.id, instance_port=port)
-    _binding_hops(path, snap, inst.id, port)
+    _binding_hops(path, snap, inst.id, port, inst.vpc_id or "")
     return Verdict(flow, "instance", tuple(path.hops), (), instance_id=inst.id, instance_port=port)
 
 
@@ -239,15 +239,13 @@ def _alb_to_target(snap: Snapshot, lb_arn: str, target_id: str, port: int):
     if lb is None:
         path.block("LAB_UNRESOLVED", lb_arn, f"no load balancer {lb_arn} in this region", "check the ARN")
         return tuple(path.hops), tuple(path.explanations), no_binding
-    if is_ipv4(target_id):  # ip targets (awsvpc tasks): whoever owns the address
-        inst = snap.instance_by_private_ip.get(target_id)
-        subnet = snap.subnet_for_ip(target_id)
+    if is_ipv4(target_id):  # ip targets (awsvpc tasks): whoever holds the address in the ALB's VPC
+        inst, eni, task = snap.holders_by_address.get((lb.vpc_id, target_id), (None, None, None))
+        subnet = snap.subnet_for_ip(target_id, lb.vpc_id)
         if inst is not None:
             dest = Endpoint(f"target {target_id} ({inst.id})", target_id, (ip_int(target_id),) * 2, inst.subnet_id,
                              inst.vpc_id, inst.group_ids, inst, role=_TARGET_ROLE, kind=_TARGET_KIND)
         elif subnet is not None:
-            task = snap.task_by_ip.get(target_id)
-            eni = snap.eni_by_private_ip.get(target_id)
             groups = eni.group_ids if eni else ()
             dest = Endpoint(f"target {target_id}" + (f" (task {task.arn.rsplit('/', 1)[-1]})" if task else ""), target_id,
                              (ip_int(target_id),) * 2, subnet.id, subnet.vpc_id, groups, role=_TARGET_ROLE, kind=_TARGET_KIND)
@@ -291,11 +289,11 @@ def _alb_to_target(snap: Snapshot, lb_arn: str, target_id: str, port: int):
                    fix_ports=DYNAMIC_HOST_PORTS if dynamic else None, host_port=in_range)
     binding = no_binding
     if not path.explanations:
-        binding = _binding_hops(path, snap, target_id, port)
+        binding = _binding_hops(path, snap, target_id, port, lb.vpc_id)
     return tuple(path.hops), tuple(path.explanations), binding
 
 
-def _binding_hops(path: FlowPath, snap: Snapshot, target_id: str, port: int):
+def _binding_hops(path: FlowPath, snap: Snapshot, target_id: str, port: int, vpc_id: str):
     """Who answers on target:port: the ECS task whose networkBindings use it (bridge/host mode),
     or the awsvpc task owning the address. Nothing bound is not a network blocker: the connection
     is refused (the ALB answers 502), so it is a failed hop without an explanation."""
@@ -306,7 +304,7 @@ def _binding_hops(path: FlowPath, snap: Snapshot, target_id: str, port: int):
         path.hop("binding", f"{target_id}:{port}", True, f"{target_id}:{port} is host port {b.host_port} of task {task_id} ({task.last_status})")
         path.hop("container", task.arn, True, f"container {b.container_name} listens on {b.container_port}")
         return task.arn, b.container_name, b.container_port
-    task = snap.task_by_ip.get(target_id)
+    task = snap.holders_by_address.get((vpc_id, target_id), (None, None, None))[2]
     if task is not None:  # awsvpc: the task's own ENI, host port = container port (FACTS.md)
         name = next((b.container_name for b in task.bindings if b.container_port == port), None)
         path.hop("binding", f"{target_id}:{port}", True, f"{target_id} is task {task.arn.rsplit('/', 1)[-1]}'s own ENI (awsvpc)")
