@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import signal
 import sys
 import threading
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_BLOCKED = 0, 2, 3
+log = logging.getLogger("helpers.sandbox")
 
 
 def _port_range(text: str) -> tuple[int, int]:
@@ -38,6 +40,16 @@ def _time_scale(text: str) -> float:
     return value
 
 
+def _idle_minutes(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of minutes > 0, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"idle minutes must be > 0 (leave the option out to run until stopped), got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -50,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="real seconds per AWS second for health checks and delays (default 0.02)")
     sandbox.add_argument("--host-port-range", type=_port_range, default=None,
                          help="dynamic host port range, like ECS_DYNAMIC_HOST_PORT_RANGE (default 32768-60999)")
+    sandbox.add_argument("--idle-minutes", type=_idle_minutes, default=None,
+                         help="end by itself after this many minutes without a user (helpers/sandbox/idle.py); "
+                              "default: run until stopped")
 
     explain = commands.add_parser("explain", help="evaluate one flow and explain the path")
     explain.add_argument("url", help="e.g. http://lab-alb-1.us-east-1.elb.amazonaws.com:8081/, or an instance id "
@@ -145,7 +160,10 @@ def run_sandbox(args) -> int:
         # Wait with a timeout: the kernel may hand SIGTERM to one of the sandbox's threads, and then
         # Python runs the handler only when the main thread wakes up - which wait() alone never does.
         while not stop_requested.wait(timeout=0.5):
-            pass
+            if args.idle_minutes is not None and sandbox.idle_seconds() >= args.idle_minutes * 60:
+                sandbox.closing = True  # launchers stop reusing it now; the next one starts a new sandbox
+                log.warning("no one has used the sandbox for %g minutes: stopping", args.idle_minutes)
+                break
     finally:
         sandbox.stop()
     return EXIT_OK

@@ -22,6 +22,7 @@ from helpers.sandbox.dataplane import DataPlane
 from helpers.sandbox.http11 import HttpConnection, Request
 from helpers.sandbox.region import Sandbox
 from helpers.sandbox.socks5 import Serve, Socks5Server
+from helpers.sandbox.idle import Usage
 from helpers.sandbox.timescale import TimeScale
 from helpers.sandbox.wire import Wire
 from helpers.stack import StackSpec, build_stack
@@ -131,7 +132,10 @@ class FakeRegion:
     def load_balancer_attribute(self, load_balancer_arn, key):
         return self.lb_attributes.get(key)
 
-    def endpoint(self, target_id, port):  # what listens there: the ALB's wire asks
+    def target_group_vpc(self, target_group_arn):
+        return "vpc-fake"
+
+    def endpoint(self, target_id, port, vpc_id=None):  # what listens there: the ALB's wire asks
         return self.endpoints.get((target_id, port))
 
     def real(self, aws_seconds):
@@ -348,7 +352,7 @@ class FakeContainers:
     def __init__(self, endpoints: dict) -> None:
         self.endpoints = endpoints
 
-    def endpoint(self, instance_id, host_port):
+    def endpoint(self, instance_id, host_port, vpc_id=None):
         return self.endpoints.get((instance_id, host_port))
 
 
@@ -357,6 +361,7 @@ class FakeContext:
     components: dict
     timescale: TimeScale = TimeScale(0.01)
     lock: threading.RLock = field(default_factory=threading.RLock)
+    usage: Usage = field(default_factory=Usage)
 
     def snapshot(self, max_age: float = 0.25):
         return "snapshot"

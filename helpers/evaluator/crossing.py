@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from helpers.evaluator.nacl import NaclResult, evaluate_nacl
-from helpers.evaluator.ports import Box, Interval, box, cidr_range, subtract_all
+from helpers.evaluator.ports import Box, BoxSet, Interval, box, cidr_range
 from helpers.evaluator.sg import evaluate_sgs
 from helpers.evaluator.snapshot import Snapshot
 from helpers.facts import RETURN_PORTS
@@ -82,10 +82,10 @@ def sg_admitted(snap: Snapshot, group_ids: tuple[str, ...], egress: bool, peer_a
     """The part of (peer addresses x ports) the union of the groups' rules admits
     (peer_addresses None: a peer known by its groups only; the boxes then hold address 0)."""
     result = evaluate_sgs(snap, group_ids, egress, peer_addresses, peer_groups, ports)
-    rest = [box(peer_addresses or (0, 0), ports)]
+    rest = BoxSet([box(peer_addresses or (0, 0), ports)])
     for missing in result.missing:
-        rest = subtract_all(rest, missing)
-    return rest
+        rest.subtract(missing)
+    return rest.boxes()
 
 
 def sg_admits(snap: Snapshot, group_ids: tuple[str, ...], ports: Interval, *, peer_cidr: str | None = None,

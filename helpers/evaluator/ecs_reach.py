@@ -24,8 +24,8 @@ Our choices where AWS does not document the behaviour (one place: here):
   else in its first subnet (by CIDR): a private-DNS name resolves to every zonal address.
 
 Built on the network model's primitives (routes.py `route_for`, crossing.py `connection_crossings`
-/ `internet_crossings`) and the walk's one-setting-at-a-time checks (`_check_sgs`, `_check_nacl`,
-`_check_crossing`, `_leave_to_internet`), so it explains itself in the same words.
+/ `internet_crossings`) and the one-setting-at-a-time checks of checks.py (`check_sgs`, `check_nacl`,
+`check_crossing`, `leave_to_internet`), so it explains itself in the same words.
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ from helpers.evaluator.model import Explanation, Hop
 from helpers.evaluator.ports import EVERY_ADDRESS, cidr_range
 from helpers.evaluator.routes import route_for
 from helpers.evaluator.snapshot import Instance, Snapshot, VpcEndpoint
-from helpers.evaluator.walk import (_check_crossing, _check_nacl, _check_sgs, _Endpoint, _instance_endpoint,
-                                    _leave_to_internet, _memo, _Path, _subnets_in_order)
+from helpers.evaluator.checks import (Endpoint, FlowPath, check_crossing, check_nacl, check_sgs, instance_endpoint,
+                                      leave_to_internet, memo, subnets_in_order)
 from helpers.facts import ECS_AGENT_ENDPOINT_SERVICES, HTTPS_PORT
 
 HTTPS = HTTPS_PORT
@@ -63,11 +63,11 @@ def ecs_endpoint_name(region: str, service: str) -> str:
 
 
 def agent_reaches_ecs(snapshot: Snapshot, instance_id: str) -> EcsReach:
-    return _memo(snapshot, ("ecs-reach", instance_id), lambda: _agent_reaches_ecs(snapshot, instance_id))
+    return memo(snapshot, ("ecs-reach", instance_id), lambda: _agent_reaches_ecs(snapshot, instance_id))
 
 
 def _agent_reaches_ecs(snap: Snapshot, instance_id: str) -> EcsReach:
-    path = _Path()
+    path = FlowPath()
     inst = snap.instance_by_id.get(instance_id)
     if inst is None or not inst.private_ip:
         path.block("LAB_UNRESOLVED", instance_id, f"no instance {instance_id} with an address in this region",
@@ -77,7 +77,7 @@ def _agent_reaches_ecs(snap: Snapshot, instance_id: str) -> EcsReach:
     if inst.state != "running":
         path.hop("instance", inst.id, False, f"{inst.id} is {inst.state}")
         path.block("BAD_STATE", inst.id, f"instance {inst.id} is {inst.state}: no agent runs", f"start {inst.id}")
-    source = _instance_endpoint(inst, role="the host's")
+    source = instance_endpoint(inst, role="the host's")
     via: dict[str, str] = {}
     by_internet = []
     for service in ECS_AGENT_ENDPOINT_SERVICES:
@@ -102,37 +102,37 @@ def _interface_endpoint(snap: Snapshot, inst: Instance, service: str) -> VpcEndp
                  and e.service_name.count(".") >= 3 and e.private_dns_enabled and e.state == "available"), None)
 
 
-def _through_endpoint(path: _Path, snap: Snapshot, source: _Endpoint, inst: Instance, endpoint: VpcEndpoint) -> None:
+def _through_endpoint(path: FlowPath, snap: Snapshot, source: Endpoint, inst: Instance, endpoint: VpcEndpoint) -> None:
     zone = snap.subnet_by_id[inst.subnet_id].availability_zone if inst.subnet_id in snap.subnet_by_id else None
-    subnets = [s for s in _subnets_in_order(snap, endpoint.subnet_ids) if s in snap.subnet_by_id]
+    subnets = [s for s in subnets_in_order(snap, endpoint.subnet_ids) if s in snap.subnet_by_id]
     if not subnets:
         path.block("LAB_ENDPOINT_HAS_NO_SUBNET", endpoint.id, f"{endpoint.id} ({endpoint.service_name}) has no subnet",
                    f"add a subnet to {endpoint.id}")
         return
     subnet_id = next((s for s in subnets if snap.subnet_by_id[s].availability_zone == zone), subnets[0])
     subnet = snap.subnet_by_id[subnet_id]
-    target = _Endpoint(f"{endpoint.service_name} endpoint {endpoint.id} (an address in {subnet.cidr})", endpoint.id,
+    target = Endpoint(f"{endpoint.service_name} endpoint {endpoint.id} (an address in {subnet.cidr})", endpoint.id,
                        cidr_range(subnet.cidr), subnet_id, endpoint.vpc_id, endpoint.group_ids,
                        name=f"endpoint {endpoint.id}", role="the endpoint's")
     path.hop("resolve", endpoint.id, True, f"private DNS: {endpoint.service_name.rsplit('.', 1)[-1]} resolves to "
                                             f"{endpoint.id} in {subnet_id}")
-    _check_sgs(path, snap, source, egress=True, peer=target, ports=(HTTPS, HTTPS))
-    _check_crossing(path, snap, source, target, HTTPS)
-    _check_sgs(path, snap, target, egress=False, peer=source, ports=(HTTPS, HTTPS))
+    check_sgs(path, snap, source, egress=True, peer=target, ports=(HTTPS, HTTPS))
+    check_crossing(path, snap, source, target, HTTPS)
+    check_sgs(path, snap, target, egress=False, peer=source, ports=(HTTPS, HTTPS))
 
 
-def _through_internet(path: _Path, snap: Snapshot, source: _Endpoint, inst: Instance, what: str) -> str | None:
+def _through_internet(path: FlowPath, snap: Snapshot, source: Endpoint, inst: Instance, what: str) -> str | None:
     """Out to ECS's public addresses; a NAT gateway's own leg is checked too. Returns the gateway used."""
     _, route = route_for(snap, inst.subnet_id or "", EVERY_ADDRESS)
     gateway = route.target if route is not None else None
-    if _leave_to_internet(path, snap, source, HTTPS, what) is None:
+    if leave_to_internet(path, snap, source, HTTPS, what) is None:
         return None
     if gateway and gateway.startswith("nat-"):
         _nat_leg(path, snap, source, gateway)
     return gateway
 
 
-def _nat_leg(path: _Path, snap: Snapshot, source: _Endpoint, nat_id: str) -> None:
+def _nat_leg(path: FlowPath, snap: Snapshot, source: Endpoint, nat_id: str) -> None:
     """The NAT gateway: available, in a public subnet (its 0.0.0.0/0 to the VPC's internet gateway),
     and the NACL of its subnet passing the hosts' 443 in and out, and the replies back."""
     nat = next((n for n in snap.nat_gateways if n.id == nat_id), None)
@@ -155,12 +155,12 @@ def _nat_leg(path: _Path, snap: Snapshot, source: _Endpoint, nat_id: str) -> Non
         return
     path.hop("route", table_id, True, f"NAT gateway {nat.id} in {nat.subnet_id}: {route.destination} -> {igw.id}")
     subnet = snap.subnet_by_id.get(nat.subnet_id)
-    nat_end = _Endpoint(f"NAT gateway {nat.id}", nat.id, cidr_range(subnet.cidr) if subnet else EVERY_ADDRESS,
+    nat_end = Endpoint(f"NAT gateway {nat.id}", nat.id, cidr_range(subnet.cidr) if subnet else EVERY_ADDRESS,
                         nat.subnet_id, nat.vpc_id, role="the NAT gateway's")
-    internet = _Endpoint("ECS's public addresses", "internet", EVERY_ADDRESS)
+    internet = Endpoint("ECS's public addresses", "internet", EVERY_ADDRESS)
     # Host -> NAT gateway: the NAT subnet's side (the host's side was checked toward the internet).
     for crossing in connection_crossings(source, nat_end, (HTTPS, HTTPS)):
         if crossing.subnet_id == nat.subnet_id:
-            _check_nacl(path, snap, crossing, nat_end.role)
+            check_nacl(path, snap, crossing, nat_end.role)
     for crossing in internet_crossings(nat_end, internet, (HTTPS, HTTPS), inbound=False):
-        _check_nacl(path, snap, crossing, nat_end.role)
+        check_nacl(path, snap, crossing, nat_end.role)

@@ -13,15 +13,14 @@ re-decides a rule; here they are applied to every address and every port at once
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 from typing import Literal
 
 from helpers.evaluator.crossing import connection_crossings, cross_nacl, internet_crossings, nacl_allowed, sg_admitted
 from helpers.evaluator.nacl import entry_text
 from helpers.evaluator.ports import (
-    ALL_PORTS, EVERY_ADDRESS, Box, Interval, address_intervals, addresses_text, box, cidr_range, clip, intersect, intervals_minus,
-    merge_intervals, port_text, ports_text,
+    ALL_PORTS, EVERY_ADDRESS, Box, BoxSet, Interval, address_intervals, addresses_text, box, cidr_range, clip, intervals_minus,
+    merge_intervals, port_text, ports_text, sweep,
 )
 from helpers.evaluator.routes import InternetRoute, internet_route  # noqa: F401  (the audit imports them from here)
 from helpers.evaluator.sg import rule_ports
@@ -112,12 +111,12 @@ def host_exposure(snap: Snapshot, inst: Instance, *, replies: Replies = "some") 
     else:
         answered_from = address_intervals(answered)
     # Seen from the internet a client is no SG's member: only CIDR sources can admit it.
-    admitted = sg_admitted(snap, inst.group_ids, False, EVERY_ADDRESS, (), ALL_PORTS)
-    reached = clip(clip([cut for a in inbound for b in admitted if (cut := intersect(a, b)) is not None], internet),
-                   answered_from)
+    admitted = BoxSet(sg_admitted(snap, inst.group_ids, False, EVERY_ADDRESS, (), ALL_PORTS))
+    reached = clip(clip([cut for a in inbound for cut in admitted.cut(a)], internet), answered_from)
     if not reached:
         return Exposure(inst.id, (), (), tuple(internet))
-    touches = lambda boxes: any(intersect(a, b) for a in boxes for b in reached)  # noqa: E731
+    reached_set = BoxSet(reached)
+    touches = lambda boxes: any(reached_set.intersects(b) for b in boxes)  # noqa: E731
     evidence = [f"{inst.id} has public IP {inst.public_ip}",
                 f"route table {route.table_id} sends {', '.join(route.destinations)} to {route.igw_id}"]
     result = cross_nacl(snap, request)
@@ -131,13 +130,7 @@ def host_exposure(snap: Snapshot, inst: Instance, *, replies: Replies = "some") 
 
 def _addresses_with_every_port(boxes: list[Box], ports: Interval) -> list[Interval]:
     """The addresses for which `boxes` hold every port of `ports`."""
-    cuts = sorted({b[0] for b in boxes} | {b[1] + 1 for b in boxes})
-    found = []
-    for lo, nxt in zip(cuts, cuts[1:]):
-        held = merge_intervals((b[2], b[3]) for b in boxes if b[0] <= lo and nxt - 1 <= b[1])
-        if not intervals_minus([ports], held):
-            found.append((lo, nxt - 1))
-    return merge_intervals(found)
+    return merge_intervals((lo, hi) for lo, hi, held in sweep(boxes, "addresses") if not intervals_minus([ports], held))
 
 
 # -- the ALB-to-target leg over port ranges -------------------------------------------------------------
@@ -207,16 +200,12 @@ def describe(boxes: list[Box], *, internet: list[Interval] | None = None) -> lis
     "everything but 10.0.0.0/16" reads as 0.0.0.0/0."""
     if not boxes:
         return []
-    cuts = sorted({b[2] for b in boxes} | {b[3] + 1 for b in boxes})
     groups: list[list] = []  # [[port lo, port hi], address intervals]
-    for lo, nxt in zip(cuts, cuts[1:]):
-        sources = merge_intervals((b[0], b[1]) for b in boxes if b[2] <= lo and nxt - 1 <= b[3])
-        if not sources:
-            continue
+    for lo, hi, sources in sweep(boxes, "ports"):
         if groups and groups[-1][0][1] == lo - 1 and groups[-1][1] == sources:
-            groups[-1][0][1] = nxt - 1
+            groups[-1][0][1] = hi
         else:
-            groups.append([[lo, nxt - 1], sources])
+            groups.append([[lo, hi], sources])
     outside = intervals_minus([EVERY_ADDRESS], internet) if internet is not None else []
     return [f"tcp {port_text(lo, hi)} from {_sources_text(sources, outside)}" for (lo, hi), sources in groups]
 
@@ -236,8 +225,17 @@ def _text(intervals: list[Interval]) -> str:
 
 
 def _cidr_count(intervals: list[Interval]) -> int:
-    return sum(len(list(ipaddress.summarize_address_range(ipaddress.IPv4Address(lo), ipaddress.IPv4Address(hi))))
-               for lo, hi in intervals)
+    """How many CIDR blocks spell these intervals (as ipaddress.summarize_address_range would cut
+    them: the largest aligned block at each step), counted with integers."""
+    count = 0
+    for lo, hi in intervals:
+        while lo <= hi:
+            size = lo & -lo if lo else 2**32  # the largest block aligned at lo ...
+            while size > hi - lo + 1:  # ... that fits
+                size >>= 1
+            lo += size
+            count += 1
+    return count
 
 
 def _bridge(sources: list[Interval], outside: list[Interval]) -> list[Interval]:

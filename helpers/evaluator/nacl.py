@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from helpers.evaluator.ports import ALL_PORTS, Box, box, cidr_range, covers, intersect, port_text, subtract
+from helpers.evaluator.ports import ALL_PORTS, Box, BoxSet, box, cidr_range, covers, intersect, port_text
 from helpers.evaluator.snapshot import NaclEntry, NetworkAcl, Snapshot
 
 TCP_PROTOCOLS = {"-1", "6", "tcp", "all"}
@@ -69,29 +69,22 @@ def evaluate_nacl(snap: Snapshot, acl: NetworkAcl, egress: bool, addresses: tupl
 
 
 def _evaluate(entries, acl_id: str, egress: bool, wanted: Box) -> NaclResult:
-    remaining: list[Box] = [wanted]
+    remaining = BoxSet([wanted])
     allowed, denied = [], []
+    w_lo, w_hi, w_plo, w_phi = wanted
     for entry, ebox in entries:
         lo, hi, plo, phi = ebox
-        # Cheap test first: most entries miss the whole request (thousands of rules stay fast).
-        if len(remaining) == 1:
-            r = remaining[0]
-            if lo > r[1] or hi < r[0] or plo > r[3] or phi < r[2]:
-                continue
-        hit, rest = [], []
-        for part in remaining:
-            cut = intersect(part, ebox)
-            if cut is None:
-                rest.append(part)
-            else:
-                hit.append(cut)
-                rest.extend(subtract(part, ebox))
+        if lo > w_hi or hi < w_lo or plo > w_phi or phi < w_plo:
+            continue  # cheap test first: most entries miss the whole request (thousands of rules stay fast)
+        hit = remaining.cut(ebox)
+        if not hit:
+            continue  # this entry matches nothing that is still undecided
+        remaining.subtract(ebox)
         (allowed if entry.action == "allow" else denied).append((entry, tuple(hit)))
-        remaining = rest
-        if not remaining:
+        if remaining.empty:
             break
-    if remaining:  # no entry matched (a snapshot without the `*` entries): `*` denies it anyway
-        denied.append((None, tuple(remaining)))
+    if not remaining.empty:  # no entry matched (a snapshot without the `*` entries): `*` denies it anyway
+        denied.append((None, tuple(remaining.boxes())))
     return NaclResult(acl_id, egress, tuple(allowed), tuple(denied))
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from helpers.evaluator.ports import ALL_PORTS, Box, box, cidr_range, port_text, subtract_all
+from helpers.evaluator.ports import ALL_PORTS, Box, BoxSet, box, cidr_range, port_text
 from helpers.evaluator.snapshot import SgRule, Snapshot
 
 
@@ -84,8 +84,7 @@ def _evaluate(snap, group_ids, egress, peer_addresses, peer_groups, ports) -> Sg
     by_group_only = peer_addresses is None
     if by_group_only:
         peer_addresses = (0, 0)  # one stand-in address: only group rules are tried
-    wanted = box(peer_addresses, ports)
-    missing: list[Box] = [wanted]
+    missing = BoxSet([box(peer_addresses, ports)])
     used: list[str] = []
     no_rules = True
     way = "to" if egress else "from"
@@ -93,7 +92,7 @@ def _evaluate(snap, group_ids, egress, peer_addresses, peer_groups, ports) -> Sg
         rules, has_rules = _prepared(snap, gid, egress)
         no_rules = no_rules and not has_rules
         for (plo, phi), cidrs, refs, words in rules:
-            if not missing:
+            if missing.empty:
                 break
             if plo > ports[1] or phi < ports[0]:
                 continue  # cheap test first: most rules are for other ports
@@ -101,8 +100,6 @@ def _evaluate(snap, group_ids, egress, peer_addresses, peer_groups, ports) -> Sg
                 (cidr, (lo, hi)) for cidr, lo, hi in cidrs if lo <= peer_addresses[1] and hi >= peer_addresses[0]]
             sources += [(ref, peer_addresses) for ref in refs if ref in peer_groups]
             for source, addresses in sources:
-                shrunk = subtract_all(missing, box(addresses, (plo, phi)))
-                if shrunk != missing:  # this rule admitted part of what was still missing
+                if missing.subtract(box(addresses, (plo, phi))):  # it admitted part of what was still missing
                     used.append(f"SG {gid} allows {words} {way} {source}")
-                    missing = shrunk
-    return SgResult(group_ids, egress, tuple(used), tuple(missing), no_rules)
+    return SgResult(group_ids, egress, tuple(used), tuple(missing.boxes()), no_rules)

@@ -350,10 +350,6 @@ class Snapshot:
         return {k: tuple(sorted(v, key=lambda t: (t.id, t.port))) for k, v in out.items()}
 
     @cached_property
-    def eni_by_private_ip(self) -> dict[str, NetworkInterface]:
-        return {ip: eni for eni in self.network_interfaces for ip in eni.private_ips}
-
-    @cached_property
     def instance_by_private_ip(self) -> dict[str, Instance]:
         out = {}
         for eni in self.network_interfaces:
@@ -364,6 +360,27 @@ class Snapshot:
             if inst.private_ip:
                 out[inst.private_ip] = inst
         return out
+
+    @cached_property
+    def holders_by_address(self) -> dict[tuple[str, str], tuple[Instance | None, NetworkInterface | None, Task | None]]:
+        """(VPC id, private IP) -> the instance, ENI and awsvpc task holding it there. A private IP is
+        unique only within its VPC (stacks alike share CIDRs): an ip target is looked up in its
+        load balancer's VPC."""
+        out: dict[tuple[str, str], list] = {}
+        for eni in self.network_interfaces:
+            for ip in eni.private_ips:
+                out.setdefault((eni.vpc_id, ip), [None, None, None])[1] = eni
+        for (vpc_id, ip), eni in [(key, found[1]) for key, found in out.items()]:
+            if eni.instance_id in self.instance_by_id:
+                out[(vpc_id, ip)][0] = self.instance_by_id[eni.instance_id]
+        for inst in self.instances:
+            if inst.private_ip and inst.vpc_id:
+                out.setdefault((inst.vpc_id, inst.private_ip), [None, None, None])[0] = inst
+        for task in self.tasks:  # an awsvpc task's ENI is in its host's VPC
+            host = self.instance_by_id.get(task.instance_id or "")
+            if task.private_ip and host is not None and host.vpc_id and task.last_status not in ("STOPPED", "DELETED"):
+                out.setdefault((host.vpc_id, task.private_ip), [None, None, None])[2] = task
+        return {key: tuple(found) for key, found in out.items()}
 
     @cached_property
     def alb_node_ips(self) -> dict[tuple[str, str], tuple[str, ...]]:
@@ -386,11 +403,6 @@ class Snapshot:
                 for b in task.bindings:
                     out[(task.instance_id, b.host_port)] = (task, b)
         return out
-
-    @cached_property
-    def task_by_ip(self) -> dict[str, Task]:
-        """awsvpc tasks by their own ENI's address (they answer on the container port itself)."""
-        return {t.private_ip: t for t in self.tasks if t.private_ip and t.last_status not in ("STOPPED", "DELETED")}
 
     @cached_property
     def _names(self) -> dict[str, Resolved]:
@@ -426,11 +438,12 @@ class Snapshot:
             return (0, 2**32 - 1), "an unknown address"
         return cidr_range(subnet.cidr), f"an address in {subnet.cidr}"
 
-    def subnet_for_ip(self, address: str) -> Subnet | None:
+    def subnet_for_ip(self, address: str, vpc_id: str | None = None) -> Subnet | None:
+        """The subnet whose CIDR holds `address` (in `vpc_id` when given: VPCs may share CIDRs)."""
         value = ip_int(address)
         for subnet in self.subnets:
             lo, hi = cidr_range(subnet.cidr)
-            if lo <= value <= hi:
+            if lo <= value <= hi and vpc_id in (None, subnet.vpc_id):
                 return subnet
         return None
 

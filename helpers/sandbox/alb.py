@@ -71,6 +71,8 @@ class RegionView(Protocol):
 
     def load_balancer_attribute(self, load_balancer_arn: str, key: str) -> str | None: ...
 
+    def target_group_vpc(self, target_group_arn: str) -> str | None: ...  # where an ip target's address is
+
     def real(self, aws_seconds: float) -> float: ...  # the sandbox's time scale
 
 
@@ -106,6 +108,11 @@ class SandboxView:
         with self.ctx.lock:
             load_balancer = self.ctx.elbv2().load_balancers.get(load_balancer_arn)
             return load_balancer.attrs.get(key) if load_balancer else None
+
+    def target_group_vpc(self, target_group_arn) -> str | None:
+        with self.ctx.lock:
+            target_group = self.ctx.elbv2().target_groups.get(target_group_arn)
+            return target_group.vpc_id if target_group else None
 
     def real(self, aws_seconds) -> float:
         return self.ctx.timescale.real(aws_seconds)
@@ -305,15 +312,16 @@ class AlbEmulator:
             return error_page(503)  # no registered targets
         with self.chooser.in_flight(target_group_arn, record):
             return self._send_to_target(forwarded(request, listener_port), load_balancer_arn,
-                                        record["Id"], int(record["Port"]))
+                                        record["Id"], int(record["Port"]), self.view.target_group_vpc(target_group_arn))
 
-    def _send_to_target(self, request: Request, load_balancer_arn: str, target_id: str, port: int) -> Response:
+    def _send_to_target(self, request: Request, load_balancer_arn: str, target_id: str, port: int,
+                        vpc_id: str | None) -> Response:
         leg = self.view.target_leg(load_balancer_arn, target_id, port)
         # Dropped: an SG or NACL drops the ALB's SYN (or the answer), nothing comes back, and the ALB
         # gives up after its connect timeout - a simulated wait, on the sandbox's clock. Refused: the
         # instance answers the SYN with a reset, nothing listens there. A target that is there is
         # waited for in real seconds, as AWS waits: a slow answer on a busy machine is no 504.
-        connection = self.wire.connect(target_id, port, path_open=leg.reachable, timeout=CONNECT_TIMEOUT,
+        connection = self.wire.connect(target_id, port, vpc_id=vpc_id, path_open=leg.reachable, timeout=CONNECT_TIMEOUT,
                                        dropped_wait=self.view.real(CONNECT_TIMEOUT), cancel=self.connections.stopping)
         if isinstance(connection, Dropped):
             return error_page(504)

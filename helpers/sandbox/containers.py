@@ -47,6 +47,13 @@ class Container:
     host: str
     port: int
     process: subprocess.Popen
+    interface_id: str = ""  # an awsvpc task's own ENI (its instance_id is then the task's IP)
+
+    @property
+    def reached_as(self) -> str:
+        """What a connection names to reach it: the ENI of an awsvpc task (its IP is unique only
+        within its VPC, sandbox/addresses.py), else the instance."""
+        return self.interface_id or self.instance_id
 
     def alive(self) -> bool:
         return self.process.poll() is None  # poll() also reaps a process that died
@@ -83,14 +90,16 @@ class ContainerRuntime:
     # `start()`/`stop()` without arguments are the component lifecycle (see region.py); with a
     # task ARN they start/stop that task's container (docs/ARCHITECTURE.md, "Containers").
     def start(self, task_arn: str | None = None, *, task_id: str = "", instance_id: str = "",
-              host_port: int = 0, container_port: int = 0, container_name: str = "app") -> tuple[str, int] | None:
-        """Run the task's container; return the loopback (host, port) that serves `instance:host_port`."""
+              host_port: int = 0, container_port: int = 0, container_name: str = "app",
+              interface_id: str = "") -> tuple[str, int] | None:
+        """Run the task's container; return the loopback (host, port) that serves `instance:host_port`.
+        An awsvpc task names its own ENI as `interface_id` and its IP as `instance_id`."""
         if task_arn is None:
             return None  # the component: nothing runs until the scheduler starts a task
         with self._lock:
             if task_arn in self._containers:
                 raise ValueError(f"task {task_id} already has a container")
-            self._check_port_free(instance_id, host_port)
+            self._check_port_free(interface_id or instance_id, host_port)
         process = subprocess.Popen(
             [sys.executable, "-m", "helpers.sandbox.container_app", "--task-id", task_id,
              "--instance-id", instance_id, "--host-port", str(host_port),
@@ -104,10 +113,10 @@ class ContainerRuntime:
             self._end(process)
             raise
         container = Container(task_arn, task_id, instance_id, host_port, container_port, container_name,
-                              "127.0.0.1", port, process)
+                              "127.0.0.1", port, process, interface_id)
         with self._lock:
             try:
-                self._check_port_free(instance_id, host_port)
+                self._check_port_free(container.reached_as, host_port)
             except PortAlreadyAllocated:
                 self._end(process)
                 raise
@@ -158,11 +167,12 @@ class ContainerRuntime:
             return None
         return docker_exit_code(container.process.returncode)
 
-    def endpoint(self, instance_id: str, host_port: int) -> tuple[str, int] | None:
-        """What listens on `instance_id:host_port`, or None (a connection there would be refused)."""
+    def endpoint(self, holder_id: str, host_port: int) -> tuple[str, int] | None:
+        """What listens on `holder_id:host_port` - an instance id, or an awsvpc task's ENI id - or
+        None (a connection there would be refused)."""
         with self._lock:
             for container in self._containers.values():
-                if container.instance_id == instance_id and container.host_port == host_port and container.alive():
+                if container.reached_as == holder_id and container.host_port == host_port and container.alive():
                     return container.host, container.port
         return None
 
@@ -182,10 +192,10 @@ class ContainerRuntime:
             self._end(container.process)
 
     # -- helpers ---------------------------------------------------------------------------------
-    def _check_port_free(self, instance_id: str, host_port: int) -> None:
+    def _check_port_free(self, holder_id: str, host_port: int) -> None:
         for other in self._containers.values():
-            if other.instance_id == instance_id and other.host_port == host_port and other.alive():
-                raise PortAlreadyAllocated(f"{instance_id}:{host_port} is already published by task {other.task_id}")
+            if other.reached_as == holder_id and other.host_port == host_port and other.alive():
+                raise PortAlreadyAllocated(f"{other.instance_id}:{host_port} is already published by task {other.task_id}")
 
     @staticmethod
     def _child_env() -> dict[str, str]:

@@ -65,6 +65,7 @@ class DataPlane:
 
     # -- one CONNECT ---------------------------------------------------------------------------------
     def route(self, host: str, port: int) -> Decision:
+        self.ctx.usage.touch()  # a connection through the proxy is a use of the sandbox (idle.py)
         if not PORT_MIN <= port <= PORT_MAX:
             return Refuse(REP_GENERAL_FAILURE)
         verdict = evaluator.evaluate(self.view.snapshot(), Flow(destination=host, port=port, source="internet"))

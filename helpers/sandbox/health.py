@@ -32,6 +32,7 @@ from typing import Any
 
 from helpers import evaluator
 from helpers.sandbox import target_health as th
+from helpers.sandbox.addresses import holder_of_address
 from helpers.sandbox.moto_fixes import target_records
 from helpers.sandbox.wire import Dropped, Refused, sandbox_wire
 
@@ -57,6 +58,7 @@ class _Check:
     load_balancer_arn: str
     target_id: str  # as registered: an instance id, or an IP for ip targets
     instance_id: str
+    vpc_id: str  # the target group's: an IP target's address means an address in it
     port: int  # the health-check port: the target's port ("traffic-port") or a fixed one
     path: str
     matcher: str
@@ -134,7 +136,7 @@ class HealthChecker:
                     if key in self._in_flight:
                         continue
                     load_balancer_arn = in_use.get(tg.arn)
-                    instance = _instance(ec2, record["Id"])
+                    instance = _instance(ec2, record["Id"], tg.vpc_id)
                     if load_balancer_arn is None:
                         self._apply(tg, record, th.not_in_use())
                     elif instance is not None and _zone(instance) not in (enabled_zones[load_balancer_arn] | {None}):
@@ -147,7 +149,8 @@ class HealthChecker:
                         self._in_flight.add(key)
                         checks.append(_Check(
                             key=key, record=record, load_balancer_arn=load_balancer_arn,
-                            target_id=record["Id"], instance_id=instance.id, port=th.health_check_port(tg.health_check_port, record["Port"]),
+                            target_id=record["Id"], instance_id=instance.id, vpc_id=tg.vpc_id,
+                            port=th.health_check_port(tg.health_check_port, record["Port"]),
                             path=tg.health_check_path or "/",
                             matcher=(getattr(tg, "matcher", None) or {}).get("HttpCode", "200"),
                             timeout=timescale.real(int(tg.health_check_timeout_seconds)),
@@ -186,7 +189,7 @@ class HealthChecker:
         leg = evaluator.evaluate_alb_to_target(snapshot, check.load_balancer_arn, check.target_id, check.port)
         http_timeout = max(check.timeout, MIN_REAL_HTTP_TIMEOUT)
         # Dropped packets get no answer at all: the load balancer waits out the (scaled) timeout.
-        connection = self.wire.connect(check.instance_id, check.port, path_open=leg.reachable, timeout=http_timeout,
+        connection = self.wire.connect(check.instance_id, check.port, vpc_id=check.vpc_id, path_open=leg.reachable, timeout=http_timeout,
                                        dropped_wait=check.timeout, cancel=self._stop)
         if isinstance(connection, Dropped):
             return th.timed_out()
@@ -233,17 +236,15 @@ class _TaskInterface:
     zone: str | None = None  # its subnet's Availability Zone
 
 
-def _instance(ec2: Any, target_id: str):
-    """The EC2 instance behind a target: an instance id, or (ip targets) a private IP - an
-    instance's, or an awsvpc task's interface."""
+def _instance(ec2: Any, target_id: str, vpc_id: str):
+    """The EC2 instance behind a target: an instance id, or (ip targets) a private IP in the target
+    group's VPC - an instance's, or an awsvpc task's interface."""
     if target_id.startswith("i-"):
         return ec2.get_instance_by_id(target_id)
-    owner = next((instance for reservation in ec2.all_reservations() for instance in reservation.instances
-                  if instance.private_ip_address == target_id), None)
-    eni = next((eni for eni in ec2.enis.values() if eni.private_ip_address == target_id and eni.status == "in-use"), None)
-    if owner is None and eni is not None:
-        return _TaskInterface(target_id, zone=getattr(getattr(eni, "subnet", None), "availability_zone", None))
-    return owner
+    holder = holder_of_address(ec2, vpc_id, target_id)
+    if holder is None or holder.interface is None:
+        return holder.instance if holder else None
+    return _TaskInterface(target_id, zone=getattr(getattr(holder.interface, "subnet", None), "availability_zone", None))
 
 
 def _zone(instance) -> str | None:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from helpers.backend import Clients
+from helpers.sandbox.idle import idle_minutes_setting, process_alive
 
 STATE_DIR_ENV = "ECS_ALB_LAB_STATE_DIR"
 START_TIMEOUT = 60.0
@@ -57,16 +58,6 @@ def state_dir() -> Path:
     return path
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _answers(endpoint_url: str) -> bool:
     try:
         with urllib.request.urlopen(f"{endpoint_url}/_sandbox/health", timeout=2) as response:
@@ -83,7 +74,7 @@ def running_sandbox() -> SandboxInfo | None:
         info = SandboxInfo.from_ready_line(data["ready"], data["pid"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    if _alive(info.pid) and _answers(info.endpoint_url):
+    if process_alive(info.pid) and _answers(info.endpoint_url):
         return info
     return None
 
@@ -100,12 +91,22 @@ def _state_lock():
 
 
 def ensure_sandbox(*, time_scale: float | None = None, timeout: float = START_TIMEOUT) -> SandboxInfo:
-    """Reuse the running sandbox, or start one in the background and wait until it is ready."""
+    """Reuse the running sandbox, or start one in the background and wait until it is ready.
+    Either way this process is registered as a user of it: while it lives, the sandbox stays;
+    once every user is gone it ends after its idle timeout (idle.py)."""
     with _state_lock():
         info = running_sandbox()
-        if info is not None:
-            return info
-        return _start_background(time_scale=time_scale, timeout=timeout)
+        if info is None:
+            info = _start_background(time_scale=time_scale, timeout=timeout)
+        _register_client(info, os.getpid())
+        return info
+
+
+def _register_client(info: SandboxInfo, pid: int) -> None:
+    request = urllib.request.Request(f"{info.endpoint_url}/_sandbox/clients", data=json.dumps({"pid": pid}).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        response.read()
 
 
 def _start_background(*, time_scale: float | None, timeout: float) -> SandboxInfo:
@@ -115,6 +116,9 @@ def _start_background(*, time_scale: float | None, timeout: float) -> SandboxInf
     command = [sys.executable, "-m", "helpers", "sandbox"]
     if time_scale is not None:
         command += ["--time-scale", str(time_scale)]
+    idle_minutes = idle_minutes_setting()
+    if idle_minutes is not None:  # started for notebooks: it ends once no one uses it (idle.py)
+        command += ["--idle-minutes", str(idle_minutes)]
     with open(ready_path, "w") as stdout, open(log_path, "w") as stderr:
         # A new session: the sandbox outlives the kernel that started it, and is reused.
         process = subprocess.Popen(command, stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL,
@@ -142,14 +146,14 @@ def stop_sandbox(timeout: float = 10.0) -> bool:
     except (OSError, ValueError, KeyError):
         return False
     path.unlink(missing_ok=True)
-    if not _alive(pid):
+    if not process_alive(pid):
         return False
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and _alive(pid):
+    while time.monotonic() < deadline and process_alive(pid):
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)
         time.sleep(0.05)
-    if _alive(pid):
+    if process_alive(pid):
         os.kill(pid, signal.SIGKILL)
     return True

@@ -27,9 +27,11 @@ from urllib.parse import parse_qs
 from helpers.backend import DEFAULT_REGION, SANDBOX_ACCOUNT_ID, Clients
 from helpers.facts import AGENT_HOST_PORT_RANGE as DEFAULT_HOST_PORT_RANGE  # the ECS agent's (Linux's) range
 from helpers.facts import PORT_MAX, PORT_MIN
+from helpers.sandbox.idle import Usage
 from helpers.sandbox.timescale import TimeScale
 
 SNAPSHOT_USER_AGENT = "ecs-alb-lab-snapshot"
+USAGE_PATH = "/_sandbox/usage"  # admin.py
 
 log = logging.getLogger("helpers.sandbox")
 
@@ -60,6 +62,7 @@ class SandboxContext:
     components: dict[str, Any] = field(default_factory=dict)
     # Bumped by every change to the region (see `changed`); a snapshot is re-read only after one.
     generation: int = 0
+    usage: Usage = field(default_factory=Usage)  # who uses the sandbox, and when it was last used (idle.py)
     _snapshot: tuple[int, Any] | None = field(default=None, repr=False)
     _snapshot_reading: bool = field(default=False, repr=False)
     _snapshot_ready: threading.Condition = field(default_factory=threading.Condition, repr=False)
@@ -204,6 +207,18 @@ def _locked_app(app: Callable, ctx: SandboxContext) -> Callable:
     return serve
 
 
+def _noting_use(app: Callable, ctx: SandboxContext) -> Callable:
+    """Every request from outside is a use of the sandbox (idle.py); its own snapshot reads and a
+    look at the usage itself are not."""
+
+    def serve(environ, start_response):
+        if SNAPSHOT_USER_AGENT not in environ.get("HTTP_USER_AGENT", "") and environ.get("PATH_INFO") != USAGE_PATH:
+            ctx.usage.touch()
+        return app(environ, start_response)
+
+    return serve
+
+
 class Sandbox:
     """A local AWS region. `start()` returns once every part is serving; `stop()` ends them all."""
 
@@ -214,6 +229,7 @@ class Sandbox:
         self._started: list[Any] = []
         self._stopping = threading.Event()
         self._refresher: threading.Thread | None = None
+        self.closing = False  # ending (idle): it no longer answers as healthy, so no one reuses it
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> "Sandbox":
@@ -234,7 +250,8 @@ class Sandbox:
 
         from helpers.sandbox.admin import with_admin_routes
 
-        app = with_admin_routes(_locked_app(DomainDispatcherApplication(create_backend_app), self.ctx), self)
+        app = _noting_use(with_admin_routes(_locked_app(DomainDispatcherApplication(create_backend_app), self.ctx), self),
+                          self.ctx)
         self._server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler)
         host, port = self._server.server_address[:2]
         self.ctx.endpoint_url = f"http://{host}:{port}"
@@ -314,6 +331,15 @@ class Sandbox:
             "time_scale": self.ctx.options.time_scale,
             "host_port_range": list(self.ctx.options.host_port_range),
         }
+
+    def open_connections(self) -> int:
+        dataplane = self.ctx.components.get("dataplane")
+        return dataplane.server.connection_count if dataplane is not None else 0
+
+    def idle_seconds(self) -> float:
+        """How long nobody has used the sandbox (idle.py): 0 while a client process lives or a
+        data-plane connection is open."""
+        return self.ctx.usage.idle_seconds(self.open_connections())
 
     def reset(self) -> None:
         """Forget every resource (moto's reset) and every component's state."""

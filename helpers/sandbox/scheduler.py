@@ -293,7 +293,7 @@ class EcsScheduler:
             try:
                 tick.launched[run.task_arn] = containers.start(
                     run.task_arn, task_id=run.task_id, instance_id=run.target, host_port=run.host_port,
-                    container_port=run.container_port, container_name=run.container_name)
+                    container_port=run.container_port, container_name=run.container_name, interface_id=run.eni_id)
             except Exception as error:  # the task fails to start, as a broken image would
                 tick.launched[run.task_arn] = error
 

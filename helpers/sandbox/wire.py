@@ -22,8 +22,12 @@ import threading
 from dataclasses import dataclass
 from typing import Callable, Optional, Union
 
-# What listens on an instance port: (instance id, host port) -> a loopback (host, port), or None.
-Listening = Callable[[str, int], Optional[tuple[str, int]]]
+from helpers.evaluator.ports import is_ipv4
+from helpers.sandbox.addresses import holder_of_address
+
+# What listens on an instance port: (target, host port, vpc_id) -> a loopback (host, port), or None.
+# The target is an instance id, or an IP address in that VPC (ip targets); vpc_id None for an instance id.
+Listening = Callable[[str, int, Optional[str]], Optional[tuple[str, int]]]
 
 
 @dataclass(frozen=True)
@@ -49,9 +53,11 @@ class Wire:
         self.listening = listening
 
     def connect(self, target: str, port: int, *, path_open: bool, timeout: float, dropped_wait: float | None = None,
-                cancel: threading.Event | None = None) -> Outcome:
-        """Connect to `target:port` (an instance id and a host port) as the network would.
+                cancel: threading.Event | None = None, vpc_id: str | None = None) -> Outcome:
+        """Connect to `target:port` (an instance id or a private IP, and a host port) as the network would.
 
+        vpc_id: where a private IP is (the target group's or load balancer's VPC): addresses are
+            unique only within a VPC.
         path_open: the evaluator's verdict on the path there (False: something drops the packets).
         timeout: real seconds the connect may take; also how long a dropped SYN is waited out,
             unless `dropped_wait` says otherwise (0: the caller's client does the waiting).
@@ -62,7 +68,7 @@ class Wire:
             if wait > 0:
                 (cancel or threading.Event()).wait(wait)
             return Dropped(f"the packets to {target}:{port} are dropped on the way")
-        endpoint = self.listening(target, port)
+        endpoint = self.listening(target, port, vpc_id)
         if endpoint is None:
             return Refused(f"nothing listens on {target}:{port}")
         try:
@@ -76,9 +82,15 @@ class Wire:
 def sandbox_wire(ctx) -> Wire:
     """The wire of a running sandbox: what listens is what its container runtime has started."""
 
-    def listening(instance_id: str, port: int) -> tuple[str, int] | None:
+    def listening(target: str, port: int, vpc_id: str | None) -> tuple[str, int] | None:
         containers = ctx.components.get("containers")
-        return containers.endpoint(instance_id, port) if containers is not None else None
+        if containers is None:
+            return None
+        if not is_ipv4(target):
+            return containers.endpoint(target, port)
+        with ctx.lock:  # an ip target: whoever holds the address in that VPC
+            holder = holder_of_address(ctx.ec2(), vpc_id, target)
+        return containers.endpoint(holder.id, port) if holder is not None else None
 
     return Wire(listening)
 
