@@ -159,12 +159,17 @@ def network_bindings_table(clients: Clients, cluster: str, service: str | None =
 
 def deployments_table(clients: Clients, cluster: str, service: str) -> Table:
     """A service's deployments as `describe_services` lists them (PRIMARY first), with their task
-    counts and rollout state. The task definition is named "new" or "old" (its revision number
-    keeps counting up from run to run), and the service's deployment configuration is the title."""
+    counts and rollout state. The task definition is named "current" when there is one deployment,
+    else "new" or "old" (its revision number keeps counting up from run to run), and the service's deployment configuration is the title."""
     described = clients.ecs.describe_services(cluster=cluster, services=[service])["services"][0]
     deployments = described["deployments"]
     newest = max(int(d["taskDefinition"].rsplit(":", 1)[1]) for d in deployments)
-    rows = tuple((d["status"], "new" if int(d["taskDefinition"].rsplit(":", 1)[1]) == newest else "old",
+    def label(deployment: dict) -> str:
+        if len(deployments) == 1:
+            return "current"
+        return "new" if int(deployment["taskDefinition"].rsplit(":", 1)[1]) == newest else "old"
+
+    rows = tuple((d["status"], label(d),
                   str(d["desiredCount"]), str(d["pendingCount"]), str(d["runningCount"]), d.get("rolloutState", "-"))
                  for d in deployments)
     configuration = described.get("deploymentConfiguration", {})

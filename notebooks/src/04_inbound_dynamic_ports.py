@@ -54,13 +54,15 @@ print(listeners_table(lab.clients, stack.alb_arn))
 # lowest number first, and the default rule last. An action need not forward: a rule can have the
 # ALB answer by itself.
 #
-# ## Exercise 5-1 - a rule that answers by itself
+# ## Exercise A (section 5-1) - a rule that answers by itself
 # Add a rule to the port-80 listener (`stack.listener_arn`) with priority 10: requests for the
 # path `/hello` get a **fixed response** - status 200, content type `text/plain`, a message of
 # your choice. Every other request should still reach a task. Use
 # `lab.clients.elbv2.create_rule(ListenerArn=..., Priority=..., Conditions=[...], Actions=[...])`
 # (a condition: `{"Field": "path-pattern", "PathPatternConfig": {"Values": [...]}}`; an action:
-# `{"Type": "fixed-response", "FixedResponseConfig": {...}}`).
+# `{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "200", "ContentType":
+# "text/plain", "MessageBody": "..."}}` - the status code is a string; the ELB API reference's
+# `FixedResponseActionConfig` lists the fields).
 #
 # *Console: EC2 > Load Balancers > nb04-alb, tab "Listeners and rules"; a listener's own page
 # has its rules.*
@@ -103,7 +105,7 @@ print(lab.targets(stack))
 # ECS registered each of these when it started a task. Nothing stops you from registering a
 # target yourself - the target group health-checks whatever `instance:port` it is given.
 #
-# ## Exercise 5-2 - a target by hand
+# ## Exercise B (section 5-2) - a target by hand
 # Register the first host on port **8081**, the container's port, as a target:
 # `by_hand` below, with `lab.clients.elbv2.register_targets(TargetGroupArn=..., Targets=[...])`.
 # Then watch its health. What do you expect on 8081 of a host whose tasks use dynamic ports?
@@ -137,11 +139,12 @@ target_by_hand(lab, stack, by_hand)
 # author's old rule for 8081 - and was refused, because nothing listens on the host's 8081: with
 # dynamic mapping the container's 8081 is reached only through its host port. The ALB sends an
 # unhealthy target no requests while healthy ones remain. A fixed host port (`02`) would make
-# `instance:8081` a real target; dynamic ports are why ECS, not you, registers them.
+# `instance:8081` a real target. ECS registers a service's targets itself whatever the ports;
+# with dynamic ports you could not even know in advance which port to register.
 #
 # Now take it out again: `deregister_targets` with the same `Targets`. It drains first
-# (`draining`, `Target.DeregistrationInProgress`) for the target group's deregistration delay,
-# then it is gone.
+# (`draining`, `Target.DeregistrationInProgress`) for the target group's deregistration delay
+# (300 seconds by default on AWS; the sandbox's clock runs faster), then it is gone.
 
 # %% jupyter={"source_hidden": true} tags=["solution"]
 ### BEGIN SOLUTION: deregister_targets with Targets=[by_hand]

@@ -1,20 +1,22 @@
 # %% [markdown]
-# # 08 · Deployments: why dynamic host ports exist
+# # 08 · Deployments: what dynamic host ports buy you on release day
 #
-# Time: at least 15 minutes, plus the exercises (reading 8 min, running 55 s) · needs: `03_alb_to_ecs`
+# Time: at least 15 minutes, plus the exercises (reading 9 min, running 55 s) · needs: `03_alb_to_ecs`
 #
 # Words you don't know: the [glossary](../docs/GLOSSARY.md). Stuck? The [cheat sheet](../docs/CHEATSHEET.md).
 #
 # Beyond the post: the source explains *how* the ALB reaches tasks on dynamic host ports, not
-# *why* you would want them. `02_port_mapping` gave a first reason (more copies per instance).
-# The real one shows the day you ship a new version: ECS **rolls out** a new task definition by
-# starting new tasks **beside** the old ones, and only then stopping the old. With dynamic ports
-# the new tasks get free ports on the same instances; with a static host port they cannot start.
+# *why* you would want them. AWS's reason, which `02_port_mapping` showed, is that several tasks of
+# one service can run on the same instance (the ECS developer guide's page "Use an Application
+# Load Balancer for Amazon ECS"). The day you ship a new version shows what that buys you: ECS **rolls out** a new
+# task definition by starting new tasks **beside** the old ones, and only then stopping the old.
+# With dynamic ports the new tasks get free ports on the same instances; with a static host port
+# they cannot start.
 #
 # **You will**
 # - register a new revision of the task definition and update the service with it;
 # - watch the rollout while requests run through the ALB: two deployments side by side, targets
-#   swapping, and not one failed request;
+#   swapping, and no failed request;
 # - do the same with a static host port (8081:8081) and watch the rollout stall on the port;
 # - unblock it with the deployment's `minimumHealthyPercent` and `maximumPercent`.
 
@@ -44,7 +46,9 @@ print(lab.deployments(stack))
 # ## A new revision
 # A task definition is never edited: every change is a new **revision** of its family. Here the
 # change is an environment variable, as a new version of an app often is. Read the current
-# revision, change its container, register it (`register_task_definition`).
+# revision, change its container, register it (`register_task_definition`). The cell copies only
+# the fields this course's task definition uses, and replaces the container's environment: for
+# your own, copy every field you set (roles, cpu, memory, volumes...) and keep the variables you had.
 # In the console: ECS > Task definitions > the family > the revision (the ECS guide's "Updating an
 # Amazon ECS task definition using the console" creates one there with "Create new revision").
 
@@ -63,8 +67,6 @@ print(port_mappings_table(lab.clients, revision))
 # One call starts the rollout: `update_service` with the new `taskDefinition`. Right after it,
 # `lab.watch_rollout` sends requests through the ALB one after another until the rollout has
 # completed, reading the service and the target group between them, and sums up what it saw.
-# (Only what every rollout shows is in the summary: how many requests, or exactly when a target
-# turned healthy, depends on the clock.)
 #
 # In the console: ECS > Clusters > the cluster > Services > the service > **Deployments** (the
 # deployments `update_service` starts) and **Events** (the messages `describe_services` returns as
@@ -85,7 +87,11 @@ print(lab.watch_rollout(stack))
 # 3. ECS registered the new tasks in the target group. Once they passed their health checks,
 #    it deregistered the old ones: they were **draining** (no new requests, the ones in flight
 #    finish), then gone, and the old tasks stopped.
-# 4. At every moment at least two healthy targets answered: not one request failed.
+# 4. At every moment at least two healthy targets answered: no request failed. That holds
+#    because this app answers quickly: a request still running when an old target's
+#    **deregistration delay** ends is cut off (the ALB guide, "Deregistration delay"). AWS's
+#    default delay is 300 seconds, so a real rollout takes minutes; the sandbox runs on a faster
+#    clock.
 #
 # The end state: one deployment again, the new one.
 
@@ -138,7 +144,10 @@ print(lab.requests(f"http://{static.alb_dns_name}/", 10, timeout=10))
 
 # %% [markdown]
 # Nothing is broken: the old tasks keep serving. But the new version never arrives: ECS keeps
-# trying, and the new deployment stays `IN_PROGRESS` until you change something.
+# trying, and the new deployment stays `IN_PROGRESS` until you change something. (This service
+# has the **deployment circuit breaker** off, the API's default. With it on, ECS marks a deployment
+# that cannot reach a steady state `FAILED`, and can roll it back - the ECS API reference,
+# `DeploymentCircuitBreaker`; when a stall on a port counts as failure, AWS does not say.)
 #
 # ## Exercise - the way out
 # Let ECS stop an old task **before** it starts a new one: update the static service's
@@ -170,8 +179,9 @@ static_rollout_completed(lab, static)
 # the port it freed, waited for it to turn healthy, then did the same on the other instance.
 # Still no failed request - but **half the capacity** was gone during each step. With two tasks
 # that is one task carrying all the traffic; under real load, that is the outage you were trying
-# to avoid. With dynamic host ports there is no such trade-off: new tasks start beside the old
-# ones at full capacity, whatever the percentages.
+# to avoid. With dynamic host ports new tasks start beside the old ones at full capacity - as long
+# as `maximumPercent` leaves room above 100 % and the instances have CPU and memory to spare
+# (the ECS API reference, `DeploymentConfiguration`).
 
 # %%
 print(lab.deployments(static))
@@ -192,11 +202,13 @@ lab.service_scaler(stack)
 #   starts a **deployment**: a new `PRIMARY`, the old one `ACTIVE` until its tasks are gone.
 # - A rolling update keeps at least `minimumHealthyPercent` of the desired tasks healthy and at
 #   most `maximumPercent` alive (defaults 100 / 200): new tasks start **beside** the old ones.
-#   Old targets drain before their tasks stop: no request fails.
+#   Old targets drain before their tasks stop, so requests shorter than the deregistration
+#   delay do not fail.
 # - With a **static** host port, the new tasks need the port the old ones hold: at 100 / 200 the
 #   rollout stalls ("already using a port required by your task"). Lowering the minimum
 #   (50 / 100) lets it through at the cost of capacity - or use more instances than tasks.
-# - With **dynamic** host ports there is no such trade-off: this is the real reason they exist.
+# - With **dynamic** host ports, new tasks start beside the old ones on the same instances, at
+#   full capacity, given room in `maximumPercent` and spare CPU and memory.
 #
 # ## Clean up
 

@@ -1,7 +1,7 @@
 # %% [markdown]
 # # 09 · The same app in awsvpc mode: a network interface per task (and Fargate)
 #
-# Time: at least 20 minutes, plus the exercises (reading 10 min, running 34 s) · needs: `04_inbound_dynamic_ports`
+# Time: at least 20 minutes, plus the exercises (reading 11 min, running 34 s) · needs: `04_inbound_dynamic_ports`
 #
 # Words you don't know: the [glossary](../docs/GLOSSARY.md). Stuck? The [cheat sheet](../docs/CHEATSHEET.md).
 #
@@ -34,11 +34,12 @@ stack = lab.build("nb09", network_mode="awsvpc")
 alb_url = f"http://{stack.alb_dns_name}/"
 
 # %% [markdown]
-# The same ALB, listener and hosts as before. Three things are new (see `helpers/stack.py`):
+# The same ALB, listener and hosts as before. Three things are new:
 # the task definition says `networkMode="awsvpc"`; the service says where the tasks'
 # interfaces go (`networkConfiguration`: subnets and a security group); and the target group has
-# `TargetType="ip"`. The port mapping has no host port - in awsvpc mode the host port, if given
-# at all, must equal the container port:
+# `TargetType="ip"`. The task definition gives no host port: in awsvpc mode the host port, if
+# given at all, must equal the container port, so ECS fills in 8081 for it (the table's host
+# port). Nothing is mapped on the host: the port is the task's own interface's.
 #
 # *Console: ECS > Task definitions (nb09-web); the service: ECS > Clusters, then the cluster's page.*
 
@@ -58,8 +59,8 @@ print(task_interfaces_table(lab.clients, stack.cluster_name, stack.service_name)
 
 # %% [markdown]
 # Every interface carries `nb09-task-sg`, the **task security group** - not the hosts' group. In
-# awsvpc mode a task's traffic never passes the host's network interface, so the hosts' rules
-# (the dynamic range from 04) do nothing for it.
+# awsvpc mode a task's traffic goes through its own interface, not the instance's primary one,
+# so the hosts' security group and its rules (the dynamic range from 04) do nothing for it.
 #
 # ## `ip` targets, no host ports
 # ECS registers each task as `task IP:8081` - the container port, the same for every task:
@@ -272,18 +273,19 @@ print(lab.watch_targets(stack, {"healthy": 3}))
 # | who the ALB must be let in by | the **hosts'** SG, whole dynamic range | the **task** SG, the container port | the task SG |
 # | rules per task | shared by every task on a host | each service its own SG | each service its own SG |
 # | addresses used | one per host | one per task, from the subnet | one per task |
-# | tasks per host | limited by ports and memory | limited by the instance type's ENIs (trunking raises it) | no hosts |
+# | tasks per host | limited by CPU and memory (a static host port: one per host) | limited by the instance type's ENIs (trunking raises it) | no hosts |
 # | you run | instances, AMI, agent | instances, AMI, agent | nothing below the task |
 #
 # - **bridge** packs many tasks on few addresses and works everywhere - but every task on a host
 #   shares its security group, and the ALB's rule must open a wide range.
-# - **awsvpc on EC2** gives each task its own security group and address (VPC flow logs per
-#   task, tight rules); each task uses one of the instance's network interfaces, so an
-#   instance runs fewer tasks unless ENI trunking is on, and each task takes an address from the
+# - **awsvpc on EC2** gives each task its own security group and address (its traffic can be logged
+#   per task with VPC flow logs, tight rules); each task uses one of the instance's network interfaces, so an
+#   instance runs fewer tasks unless ENI trunking (an AWS setting that lets one interface carry several tasks' interfaces) is on, and each task takes an address from the
 #   subnet. AWS recommends it on EC2 unless you need another mode.
 # - **Fargate** is awsvpc without instances: choose it when you would rather not run hosts.
-#   A task in a private subnet needs a NAT gateway or VPC endpoints to pull its image; in a
-#   public subnet it needs a public IP.
+#   To pull its image a task in a private subnet needs a NAT gateway (for a public registry such
+#   as Docker Hub) or, for an image in Amazon ECR, VPC endpoints; in a public subnet it needs a
+#   public IP.
 #   ([ECS guide: task networking options for Fargate](https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-task-networking.html))
 #
 # ## Try it yourself
