@@ -5,7 +5,7 @@ not AWS's."""
 
 from __future__ import annotations
 
-RUNS = ("It runs EC2 tasks (bridge, host; awsvpc in services) and Fargate tasks (launch type FARGATE), "
+RUNS = ("It runs EC2 tasks (bridge, host, awsvpc) and Fargate tasks (launch type FARGATE), "
         "deployed by the ECS deployment controller.")
 
 

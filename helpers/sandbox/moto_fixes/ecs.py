@@ -148,7 +148,8 @@ def _start_task(original, self: EC2ContainerServiceResponse) -> ActionResult:
     started = standalone_tasks.start_task(
         scheduler, cluster.name, self.ecs_backend.describe_task_definition(self._get_param("taskDefinition")),
         container_instances=self._get_param("containerInstances") or [], group=self._get_param("group"),
-        started_by=self._get_param("startedBy"), tags=self._get_param("tags"))
+        started_by=self._get_param("startedBy"), tags=self._get_param("tags"),
+        network_configuration=self._get_param("networkConfiguration"))
     return ActionResult({"tasks": started.tasks, "failures": started.failures})
 
 
