@@ -12,6 +12,8 @@ from helpers.stack import StackSpec, build_stack
 from helpers.traffic import request
 from helpers.waiters import first_value
 
+from capacity_provider_setup import asg_provider
+
 pytestmark = pytest.mark.slow
 _names = itertools.count(1)
 
@@ -192,9 +194,12 @@ def test_a_service_the_sandbox_does_not_run_says_so_in_an_event(region):
         family=f"{stack.spec.name}-vpc", networkMode="awsvpc",
         containerDefinitions=[{"name": "app", "image": "tomcat", "memory": 128, "portMappings": [{"containerPort": 8081}]}])
     network = {"awsvpcConfiguration": {"subnets": stack.public_subnet_ids[:1], "securityGroups": [stack.host_sg_id]}}
+    provider = asg_provider(clients, stack, f"{stack.spec.name}-asg")
+    clients.ecs.put_cluster_capacity_providers(cluster=stack.cluster_name, capacityProviders=[provider],
+                                               defaultCapacityProviderStrategy=[])
     clients.ecs.create_service(cluster=stack.cluster_name, serviceName="vpc", taskDefinition=f"{stack.spec.name}-vpc",
                                desiredCount=1, networkConfiguration=network,
-                               capacityProviderStrategy=[{"capacityProvider": "FARGATE_SPOT", "weight": 1}])
+                               capacityProviderStrategy=[{"capacityProvider": provider, "weight": 1}])
     clients.ecs.create_service(cluster=stack.cluster_name, serviceName="bluegreen", taskDefinition=stack.task_definition_arn,
                                desiredCount=1, deploymentController={"type": "CODE_DEPLOY"})
 
@@ -202,8 +207,8 @@ def test_a_service_the_sandbox_does_not_run_says_so_in_an_event(region):
         return [e["message"] for e in clients.ecs.describe_services(
             cluster=stack.cluster_name, services=[name])["services"][0]["events"]]
 
-    first_value(lambda: "(service vpc) This sandbox does not run tasks placed through a capacity provider strategy"
-               in " ".join(events("vpc")), what="the capacity provider service's event")
+    first_value(lambda: "(service vpc) This sandbox does not run tasks placed through a capacity provider strategy "
+               "with Auto Scaling group providers" in " ".join(events("vpc")), what="the capacity provider service's event")
     first_value(lambda: "(service bluegreen) This sandbox does not run services with the CODE_DEPLOY deployment "
                "controller" in " ".join(events("bluegreen")), what="the blue/green service's event")
     for name in ("vpc", "bluegreen"):
