@@ -16,8 +16,9 @@ One reconcile loop, every `ctx.options.reconcile_interval` real seconds:
 3. **Each service is kept at its desired count.** Missing tasks are placed (placement.py:
    spread across instances, CPU, memory, host ports, ENIs) and get dynamic host ports the way the
    agent picks them - or, on Fargate (launch type FARGATE, or the FARGATE / FARGATE_SPOT capacity
-   providers: capacity_providers.py), no instance, only their own ENI (fargate.py); extra tasks are stopped. While a rolling update runs (more than one
-   deployment), deployments.py decides how many new tasks start and old ones stop.
+   providers: capacity_providers.py), no instance, only their own ENI (fargate.py); extra tasks
+   are stopped. While a rolling update runs (more than one deployment), deployments.py decides
+   how many new tasks start and old ones stop.
 4. **New tasks run** - the service's, and RunTask's / StartTask's (standalone_tasks.py). Each gets a real container process (containers.py); once it serves, the
    task is RUNNING with its networkBindings, and is registered in the service's target groups
    as `instance:hostPort`.
