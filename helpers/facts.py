@@ -114,6 +114,26 @@ LAUNCH_TYPE_NOT_SUPPORTED = "Task definition does not support launch_type {launc
 # API error for aws_ecs_service; for RunTask the same text is assumed - unconfirmed).
 AWSVPC_NEEDS_NETWORK_CONFIGURATION = "Network Configuration must be provided when networkMode 'awsvpc' is specified."
 
+# --- capacity provider strategies (sandbox/capacity_providers.py) -----------------------------------
+# A provider must be associated with the cluster before a strategy names it (ECS API
+# CapacityProviderStrategyItem; ECS guide "Amazon ECS capacity providers"). RunTask's
+# InvalidParameterException text is quoted from AWS output in dask/dask-cloudprovider issue 328;
+# CreateService is assumed to answer the same (unconfirmed).
+CAPACITY_PROVIDER_NOT_ASSOCIATED = (
+    "The specified capacity provider strategy cannot contain a capacity provider that is not associated with "
+    "the cluster. Associate the capacity provider with the cluster or specify a valid capacity provider and try again.")
+# A strategy beside a launch type: "If a capacityProviderStrategy is specified, the launchType parameter
+# must be omitted" (ECS API RunTask, CreateService); the InvalidParameterException text is quoted
+# from AWS output in terraform-linters/tflint-ruleset-aws issue 349.
+LAUNCH_TYPE_AND_CAPACITY_PROVIDERS = (
+    "Specifying both a launch type and capacity provider strategy is not supported. Remove one and try again.")
+# "A capacity provider strategy can only contain Auto Scaling group capacity providers or Fargate
+# capacity providers" (ECS guide "Amazon ECS clusters for Fargate"). The text is the one the AWS CDK
+# raises for such a strategy (aws-cdk, aws-ecs Cluster); that the API answers with it is unconfirmed.
+CAPACITY_PROVIDERS_MIXED = (
+    "A capacity provider strategy cannot contain a mix of capacity providers using Auto Scaling groups and "
+    "Fargate providers. Specify one or the other and try again.")
+
 # --- ENIs on a container instance (awsvpc on EC2) -------------------------------------------------
 # Each awsvpc task's ENI is attached to its container instance; the instance type caps the ENIs it
 # can have and "the primary network interface counts as one", so without ENI trunking an instance

@@ -13,6 +13,8 @@ from helpers.stack import StackSpec, build_stack
 from helpers.traffic import request
 from helpers.waiters import first_value
 
+from capacity_provider_setup import asg_provider
+
 pytestmark = pytest.mark.slow
 _names = itertools.count(1)
 CONTAINER = {"name": "app", "image": "tomcat", "portMappings": [{"containerPort": 8081}]}
@@ -220,3 +222,102 @@ def test_an_instance_runs_only_as_many_awsvpc_tasks_as_it_has_spare_enis(region)
                 timeout=30, what="two tasks RUNNING")
     assert len(tasks_of(clients, stack, serviceName="dense")) == 2  # the third was never made
     clients.ecs.delete_service(cluster=stack.cluster_name, service="dense", force=True)
+
+
+def test_a_strategy_of_the_fargate_providers_is_checked_as_aws_checks_it_and_refusals_leave_nothing(region):
+    clients, ec2 = region.clients(), region.clients().ec2
+    stack = build_stack(clients, StackSpec(name=f"fg{next(_names)}", desired_count=0, instance_count=0))
+    family = fargate_family(clients, "fg-cp-checked")
+    network = {"awsvpcConfiguration": {"subnets": stack.private_subnet_ids, "securityGroups": [stack.alb_sg_id]}}
+    spot = [{"capacityProvider": "FARGATE_SPOT", "weight": 1}]
+    enis_before = len(ec2.describe_network_interfaces()["NetworkInterfaces"])
+
+    def refused(call, code="InvalidParameterException", **arguments):
+        with pytest.raises(ClientError) as caught:
+            call(cluster=stack.cluster_name, taskDefinition=family, networkConfiguration=network, **arguments)
+        assert caught.value.response["Error"]["Code"] == code
+        return caught.value.response["Error"]["Message"]
+
+    not_associated = ("The specified capacity provider strategy cannot contain a capacity provider that is not "
+                      "associated with the cluster. Associate the capacity provider with the cluster or specify a "
+                      "valid capacity provider and try again.")
+    assert refused(clients.ecs.run_task, capacityProviderStrategy=spot) == not_associated
+    assert refused(clients.ecs.create_service, serviceName="spot", desiredCount=1,
+                   capacityProviderStrategy=spot) == not_associated
+
+    provider = asg_provider(clients, stack, f"{stack.spec.name}-asg")
+    clients.ecs.put_cluster_capacity_providers(cluster=stack.cluster_name, capacityProviders=[
+        "FARGATE", "FARGATE_SPOT", provider], defaultCapacityProviderStrategy=[])
+    mixed = spot + [{"capacityProvider": provider, "weight": 1}]
+    assert refused(clients.ecs.run_task, capacityProviderStrategy=mixed) == (
+        "A capacity provider strategy cannot contain a mix of capacity providers using Auto Scaling groups and "
+        "Fargate providers. Specify one or the other and try again.")
+    assert refused(clients.ecs.create_service, serviceName="spot", desiredCount=1, launchType="FARGATE",
+                   capacityProviderStrategy=spot) == (
+        "Specifying both a launch type and capacity provider strategy is not supported. Remove one and try again.")
+    only_asg = [{"capacityProvider": provider, "weight": 1}]
+    assert refused(clients.ecs.run_task, code="ClientException", capacityProviderStrategy=only_asg).startswith(
+        "This sandbox does not run tasks placed through a capacity provider strategy with Auto Scaling group providers")
+
+    assert not [arn for arn in clients.ecs.list_services(cluster=stack.cluster_name)["serviceArns"]
+                if arn.endswith("/spot")]
+    assert tasks_of(clients, stack) == [] and tasks_of(clients, stack, desiredStatus="STOPPED") == []
+    assert len(ec2.describe_network_interfaces()["NetworkInterfaces"]) == enis_before
+
+
+def test_the_fargate_providers_run_fargate_tasks_shared_by_base_and_weight(region):
+    clients, ec2 = region.clients(), region.clients().ec2
+    stack = build_stack(clients, StackSpec(name=f"fg{next(_names)}", desired_count=0, instance_count=0))
+    clients.ecs.put_cluster_capacity_providers(cluster=stack.cluster_name, capacityProviders=["FARGATE", "FARGATE_SPOT"],
+                                               defaultCapacityProviderStrategy=[])
+    family = fargate_family(clients, "fg-cp-job")
+    group = task_sg(clients, stack, "fg-cp-tasks")
+    network = {"awsvpcConfiguration": {"subnets": stack.private_subnet_ids, "securityGroups": [group]}}
+    strategy = [{"capacityProvider": "FARGATE", "base": 1, "weight": 1},
+                {"capacityProvider": "FARGATE_SPOT", "weight": 3}]
+    answer = clients.ecs.run_task(cluster=stack.cluster_name, taskDefinition=family, count=5,
+                                  networkConfiguration=network, capacityProviderStrategy=strategy)
+    assert answer["failures"] == [] and len(answer["tasks"]) == 5
+    # base 1 on FARGATE, the other four 1:3 (ECS API CapacityProviderStrategyItem)
+    assert sorted(t["capacityProviderName"] for t in answer["tasks"]) == ["FARGATE"] * 2 + ["FARGATE_SPOT"] * 3
+    assert {t["launchType"] for t in answer["tasks"]} == {"FARGATE"}
+    assert not any(t.get("containerInstanceArn") for t in answer["tasks"])
+    assert len(ec2.describe_network_interfaces(Filters=[{"Name": "group-id", "Values": [group]}])[
+        "NetworkInterfaces"]) == 5
+    for task in answer["tasks"]:
+        clients.ecs.stop_task(cluster=stack.cluster_name, task=task["taskArn"])
+    first_value(lambda: not ec2.describe_network_interfaces(Filters=[{"Name": "group-id", "Values": [group]}])[
+        "NetworkInterfaces"], timeout=30, what="the ENIs deleted with their tasks")
+
+
+def test_a_fargate_spot_service_runs_its_tasks_on_fargate(region):
+    # (A Fargate task's way through the ALB is the launch type's, covered above: the same code path.)
+    clients, ec2 = region.clients(), region.clients().ec2
+    stack = build_stack(clients, StackSpec(name=f"fg{next(_names)}", desired_count=0, instance_count=0))
+    clients.ecs.put_cluster_capacity_providers(cluster=stack.cluster_name, capacityProviders=["FARGATE_SPOT"],
+                                               defaultCapacityProviderStrategy=[])
+    group = task_sg(clients, stack, "fg-spot-tasks")
+    family = fargate_family(clients, "fg-spot-web")
+    strategy = [{"capacityProvider": "FARGATE_SPOT", "weight": 1, "base": 0}]
+    clients.ecs.create_service(
+        cluster=stack.cluster_name, serviceName="spot", taskDefinition=family, desiredCount=2,
+        capacityProviderStrategy=strategy,
+        networkConfiguration={"awsvpcConfiguration": {"subnets": stack.private_subnet_ids, "securityGroups": [group]}})
+    (service,) = clients.ecs.describe_services(cluster=stack.cluster_name, services=["spot"])["services"]
+    assert service["capacityProviderStrategy"] == strategy and "launchType" not in service
+
+    first_value(lambda: "(service spot) has reached a steady state." in events(clients, stack, "spot"),
+                timeout=60, what="the FARGATE_SPOT service's steady state")
+    tasks = tasks_of(clients, stack, serviceName="spot")
+    assert {(t["launchType"], t["capacityProviderName"], t["lastStatus"]) for t in tasks} == {
+        ("FARGATE", "FARGATE_SPOT", "RUNNING")}
+    assert {eni_details(t)["subnetId"] for t in tasks} == set(stack.private_subnet_ids)
+    assert not any(t.get("containerInstanceArn") for t in tasks)
+
+    fargate_family(clients, "fg-spot-ec2only", requiresCompatibilities=["EC2"])
+    with pytest.raises(ClientError) as refused:  # the service runs on Fargate: AWS's launch type check applies
+        clients.ecs.update_service(cluster=stack.cluster_name, service="spot", taskDefinition="fg-spot-ec2only")
+    assert refused.value.response["Error"]["Message"] == "Task definition does not support launch_type FARGATE."
+    clients.ecs.update_service(cluster=stack.cluster_name, service="spot", desiredCount=0)
+    first_value(lambda: not ec2.describe_network_interfaces(Filters=[{"Name": "group-id", "Values": [group]}])[
+        "NetworkInterfaces"], timeout=30, what="the ENIs deleted with their tasks")

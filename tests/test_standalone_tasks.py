@@ -12,6 +12,8 @@ from helpers.stack import StackSpec, build_stack
 from helpers.traffic import request
 from helpers.waiters import first_value
 
+from capacity_provider_setup import asg_provider
+
 pytestmark = pytest.mark.slow
 _names = itertools.count(1)
 
@@ -105,14 +107,85 @@ def test_start_task_places_on_the_named_instance(region):
     clients.ecs.stop_task(cluster=stack.cluster_name, task=task["taskArn"])
 
 
-def test_what_the_sandbox_does_not_run_is_refused_in_plain_words(region):
+def awsvpc_family(clients, name):
+    clients.ecs.register_task_definition(family=name, networkMode="awsvpc", containerDefinitions=[
+        {"name": "app", "image": "tomcat", "memory": 64, "portMappings": [{"containerPort": 8081}]}])
+    return name
+
+
+def own_sg(clients, stack, name):
+    return clients.ec2.create_security_group(GroupName=name, Description="tasks", VpcId=stack.vpc_id)["GroupId"]
+
+
+def enis_in(clients, group_id):
+    return clients.ec2.describe_network_interfaces(Filters=[{"Name": "group-id", "Values": [group_id]}])["NetworkInterfaces"]
+
+
+def eni_of(task) -> dict:
+    (attachment,) = task["attachments"]
+    assert attachment["type"] == "ElasticNetworkInterface"
+    return {d["name"]: d["value"] for d in attachment["details"]}
+
+
+def test_awsvpc_run_task_on_ec2_needs_a_network_configuration_and_leaves_nothing_when_refused(region):
     clients, stack = build(region, instance_count=1)
-    clients.ecs.register_task_definition(
-        family=f"{stack.spec.name}-vpc", networkMode="awsvpc",
-        containerDefinitions=[{"name": "app", "image": "tomcat", "memory": 128, "portMappings": [{"containerPort": 8081}]}])
-    with pytest.raises(ClientError) as caught:
-        clients.ecs.run_task(cluster=stack.cluster_name, taskDefinition=f"{stack.spec.name}-vpc")
-    assert "This sandbox does not run standalone tasks in awsvpc network mode" in caught.value.response["Error"]["Message"]
+    name = awsvpc_family(clients, f"{stack.spec.name}-vpc")
+    enis_before = len(clients.ec2.describe_network_interfaces()["NetworkInterfaces"])
+    for call in (lambda: clients.ecs.run_task(cluster=stack.cluster_name, taskDefinition=name),
+                 lambda: clients.ecs.start_task(cluster=stack.cluster_name, taskDefinition=name, containerInstances=
+                                                clients.ecs.list_container_instances(cluster=stack.cluster_name)[
+                                                    "containerInstanceArns"])):
+        with pytest.raises(ClientError) as refused:
+            call()
+        assert (refused.value.response["Error"]["Code"], refused.value.response["Error"]["Message"]) == (
+            "InvalidParameterException", "Network Configuration must be provided when networkMode 'awsvpc' is specified.")
+    assert clients.ecs.list_tasks(cluster=stack.cluster_name, desiredStatus="RUNNING")["taskArns"] == []
+    assert clients.ecs.list_tasks(cluster=stack.cluster_name, desiredStatus="STOPPED")["taskArns"] == []
+    assert len(clients.ec2.describe_network_interfaces()["NetworkInterfaces"]) == enis_before
+
+
+def test_awsvpc_run_task_on_ec2_gets_an_eni_per_task_up_to_the_instance_limit(region):
+    # One t3.small: 3 network interfaces, the primary one its own -> 2 awsvpc tasks (facts.py).
+    clients, stack = build(region, instance_count=1, instance_type="t3.small")
+    name = awsvpc_family(clients, f"{stack.spec.name}-vpc")
+    group = own_sg(clients, stack, f"{stack.spec.name}-tasks")
+    network = {"awsvpcConfiguration": {"subnets": stack.public_subnet_ids, "securityGroups": [group]}}
+    (instance_arn,) = clients.ecs.list_container_instances(cluster=stack.cluster_name)["containerInstanceArns"]
+
+    answer = clients.ecs.run_task(cluster=stack.cluster_name, taskDefinition=name, count=3, networkConfiguration=network)
+    assert len(answer["tasks"]) == 2
+    assert answer["failures"] == [{"arn": instance_arn, "reason": "RESOURCE:ENI"}]
+    zone = answer["tasks"][0]["availabilityZone"]
+    for task in answer["tasks"]:
+        assert (task["launchType"], task["containerInstanceArn"], task["lastStatus"]) == ("EC2", instance_arn, "PROVISIONING")
+        details = eni_of(task)
+        (eni,) = clients.ec2.describe_network_interfaces(NetworkInterfaceIds=[details["networkInterfaceId"]])[
+            "NetworkInterfaces"]
+        assert eni["SubnetId"] == details["subnetId"] and eni["SubnetId"] in stack.public_subnet_ids
+        assert eni["AvailabilityZone"] == zone  # the subnet in the instance's Availability Zone
+        assert [g["GroupId"] for g in eni["Groups"]] == [group]
+        assert eni["PrivateIpAddress"] == details["privateIPv4Address"]
+    assert len(enis_in(clients, group)) == 2
+
+    arns = [task["taskArn"] for task in answer["tasks"]]
+    first_value(lambda: all(t["lastStatus"] == "RUNNING" for t in clients.ecs.describe_tasks(
+        cluster=stack.cluster_name, tasks=arns)["tasks"]), timeout=30, what="both awsvpc tasks RUNNING")
+    answer = clients.ecs.start_task(cluster=stack.cluster_name, taskDefinition=name, containerInstances=[instance_arn],
+                                    networkConfiguration=network)
+    assert answer["tasks"] == [] and answer["failures"] == [{"arn": instance_arn, "reason": "RESOURCE:ENI"}]
+
+    for arn in arns:
+        clients.ecs.stop_task(cluster=stack.cluster_name, task=arn)
+    first_value(lambda: not enis_in(clients, group), timeout=30, what="the ENIs deleted with their tasks")
+    stopped = clients.ecs.describe_tasks(cluster=stack.cluster_name, tasks=arns)["tasks"]
+    assert {(t["lastStatus"], t["stopCode"]) for t in stopped} == {("STOPPED", "UserInitiated")}
+
+    answer = clients.ecs.start_task(cluster=stack.cluster_name, taskDefinition=name, containerInstances=[instance_arn],
+                                    networkConfiguration=network)  # the ENIs are free again
+    (task,) = answer["tasks"]
+    assert eni_of(task)["subnetId"] in stack.public_subnet_ids
+    clients.ecs.stop_task(cluster=stack.cluster_name, task=task["taskArn"])
+    first_value(lambda: not enis_in(clients, group), timeout=30, what="the StartTask ENI deleted")
 
 
 def test_a_service_the_sandbox_does_not_run_says_so_in_an_event(region):
@@ -121,9 +194,12 @@ def test_a_service_the_sandbox_does_not_run_says_so_in_an_event(region):
         family=f"{stack.spec.name}-vpc", networkMode="awsvpc",
         containerDefinitions=[{"name": "app", "image": "tomcat", "memory": 128, "portMappings": [{"containerPort": 8081}]}])
     network = {"awsvpcConfiguration": {"subnets": stack.public_subnet_ids[:1], "securityGroups": [stack.host_sg_id]}}
+    provider = asg_provider(clients, stack, f"{stack.spec.name}-asg")
+    clients.ecs.put_cluster_capacity_providers(cluster=stack.cluster_name, capacityProviders=[provider],
+                                               defaultCapacityProviderStrategy=[])
     clients.ecs.create_service(cluster=stack.cluster_name, serviceName="vpc", taskDefinition=f"{stack.spec.name}-vpc",
                                desiredCount=1, networkConfiguration=network,
-                               capacityProviderStrategy=[{"capacityProvider": "FARGATE_SPOT", "weight": 1}])
+                               capacityProviderStrategy=[{"capacityProvider": provider, "weight": 1}])
     clients.ecs.create_service(cluster=stack.cluster_name, serviceName="bluegreen", taskDefinition=stack.task_definition_arn,
                                desiredCount=1, deploymentController={"type": "CODE_DEPLOY"})
 
@@ -131,8 +207,8 @@ def test_a_service_the_sandbox_does_not_run_says_so_in_an_event(region):
         return [e["message"] for e in clients.ecs.describe_services(
             cluster=stack.cluster_name, services=[name])["services"][0]["events"]]
 
-    first_value(lambda: "(service vpc) This sandbox does not run tasks placed through a capacity provider strategy"
-               in " ".join(events("vpc")), what="the capacity provider service's event")
+    first_value(lambda: "(service vpc) This sandbox does not run tasks placed through a capacity provider strategy "
+               "with Auto Scaling group providers" in " ".join(events("vpc")), what="the capacity provider service's event")
     first_value(lambda: "(service bluegreen) This sandbox does not run services with the CODE_DEPLOY deployment "
                "controller" in " ".join(events("bluegreen")), what="the blue/green service's event")
     for name in ("vpc", "bluegreen"):

@@ -1,10 +1,10 @@
 """awsvpc tasks on EC2: each task its own network interface.
 
-An awsvpc task gets an ENI with a private IP in one of its service's subnets and the service's
-security groups, shown in the task's `attachments` (type ElasticNetworkInterface) and in EC2's
-DescribeNetworkInterfaces; it answers on `taskIP:containerPort` and registers in `ip` target
-groups that way (ECS guide "Amazon ECS task networking options for the EC2 launch type"; "Use an
-ALB"). The ENI is deleted when the task stops.
+An awsvpc task (a service's, or RunTask's / StartTask's) gets an ENI with a private IP in one of
+the subnets of its `networkConfiguration` and its security groups, shown in the task's
+`attachments` (type ElasticNetworkInterface) and in EC2's DescribeNetworkInterfaces; it answers
+on `taskIP:containerPort` and registers in `ip` target groups that way (ECS guide "Amazon ECS
+task networking options for the EC2 launch type"; "Use an ALB"). The ENI is deleted when the task stops.
 
 Choices (the sandbox's): the subnet is the first of the service's subnets in the instance's
 Availability Zone (else its first subnet); the ENI is left unattached in EC2, so that the

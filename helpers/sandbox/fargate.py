@@ -26,9 +26,9 @@ What the sandbox does not model, said plainly:
   endpoints) fails to start with CannotPullContainerError - here it starts anyway;
 - a task's public IP is shown on its ENI, but the internet (the SOCKS proxy) reaches only the ALB
   and instances, so a request to the task's public IP itself is not answered as AWS would;
-- Fargate capacity is never short, FARGATE_SPOT is never interrupted (capacity provider
-  strategies are refused: unsupported.py); ephemeral storage, platform versions and Windows are
-  not checked.
+- Fargate capacity is never short, FARGATE_SPOT is never interrupted (a strategy of the FARGATE /
+  FARGATE_SPOT capacity providers runs here too: capacity_providers.py); ephemeral storage,
+  platform versions and Windows are not checked.
 Called under `ctx.lock`.
 """
 

@@ -15,8 +15,10 @@ One reconcile loop, every `ctx.options.reconcile_interval` real seconds:
    its container is stopped and the task is STOPPED.
 3. **Each service is kept at its desired count.** Missing tasks are placed (placement.py:
    spread across instances, CPU, memory, host ports, ENIs) and get dynamic host ports the way the
-   agent picks them - or, on Fargate, no instance, only their own ENI (fargate.py); extra tasks are stopped. While a rolling update runs (more than one
-   deployment), deployments.py decides how many new tasks start and old ones stop.
+   agent picks them - or, on Fargate (launch type FARGATE, or the FARGATE / FARGATE_SPOT capacity
+   providers: capacity_providers.py), no instance, only their own ENI (fargate.py); extra tasks
+   are stopped. While a rolling update runs (more than one deployment), deployments.py decides
+   how many new tasks start and old ones stop.
 4. **New tasks run** - the service's, and RunTask's / StartTask's (standalone_tasks.py). Each gets a real container process (containers.py); once it serves, the
    task is RUNNING with its networkBindings, and is registered in the service's target groups
    as `instance:hostPort`.
@@ -42,7 +44,8 @@ from moto.ec2.models.instance_types import INSTANCE_TYPES
 from moto.ecs.models import Task
 
 from helpers.facts import ECS_SERVICE_LINKED_ROLE, ECS_SERVICE_LINKED_ROLE_MISSING
-from helpers.sandbox import agent_config, awsvpc, deployments, fargate, placement, target_health, unsupported
+from helpers.sandbox import (agent_config, awsvpc, capacity_providers, deployments, fargate, placement, target_health,
+                             unsupported)
 from helpers.sandbox.agent_link import AgentLinks
 
 log = logging.getLogger("helpers.sandbox.scheduler")
@@ -162,6 +165,7 @@ class TaskRun:
     eni_id: str = ""
     subnet_id: str = ""  # awsvpc: its ENI's subnet
     group: str = ""  # service:NAME or family:NAME (Fargate spreads a group over its subnets)
+    capacity_provider: str = ""  # FARGATE / FARGATE_SPOT when a strategy placed it (capacity_providers.py)
 
     @property
     def target(self) -> str:
@@ -558,7 +562,15 @@ class EcsScheduler:
             return []
         container_def = main_container(definition, service.load_balancers)
         needs = task_needs(definition, container_def)
-        if fargate.runs_on_fargate(service.launch_type):  # no instances to place on (fargate.py)
+        strategy = getattr(service, "capacity_provider_strategy", None)
+        if capacity_providers.on_fargate(strategy):  # the FARGATE / FARGATE_SPOT providers: on Fargate
+            placed = []
+            for _ in range(count):
+                providers = [run.capacity_provider for run in self._runs.values()
+                             if run.service_arn == service.arn and not run.stopping]
+                placed.append(self._create_task(ecs, service, definition, container_def, needs, None,
+                                                capacity_provider=capacity_providers.provider_for(strategy, providers)))
+        elif fargate.runs_on_fargate(service.launch_type):  # no instances to place on (fargate.py)
             placed = [self._create_task(ecs, service, definition, container_def, needs, None) for _ in range(count)]
         else:
             placed = self._place_on_instances(ecs, service, definition, container_def, needs, count)
@@ -613,19 +625,21 @@ class EcsScheduler:
         return rooms
 
     def _create_task(self, ecs, service, definition, container_def: dict, needs: placement.TaskNeeds,
-                     room: placement.InstanceRoom) -> TaskRun:
+                     room: placement.InstanceRoom | None, *, capacity_provider: str = "") -> TaskRun:
         deployment_id = service.deployments[0]["id"] if service.deployments else ""
         return self.create_task(
             service.cluster_name, definition, container_def, needs, room, group=f"service:{service.name}",
             started_by=deployment_id, tags=list(service.tags) if service.propagate_tags == "SERVICE" else [],
             load_balancers=service.load_balancers, service_arn=service.arn, service_name=service.name,
-            network_configuration=getattr(service, "network_configuration", None))
+            network_configuration=getattr(service, "network_configuration", None), capacity_provider=capacity_provider)
 
     def create_task(self, cluster_name: str, definition, container_def: dict, needs: placement.TaskNeeds,
                     room: placement.InstanceRoom | None, *, group: str, started_by: str, tags: list,
-                    load_balancers=(), service_arn: str = "", service_name: str = "", network_configuration=None):
+                    load_balancers=(), service_arn: str = "", service_name: str = "", network_configuration=None,
+                    capacity_provider: str = ""):
         """A new task on `room` (its resources booked, dynamic host ports picked as the agent picks
-        them), or on Fargate when `room` is None; its container starts at the next reconcile. Hold ctx.lock."""
+        them), or on Fargate when `room` is None (`capacity_provider`: the Fargate provider a strategy
+        chose, shown as capacityProviderName); its container starts at the next reconcile. Hold ctx.lock."""
         ecs, ec2 = self.ctx.ecs(), self.ctx.ec2()
         dynamic_ports: list[int] = []
         if room is None:  # Fargate: no container instance; the task's subnet decides its AZ (fargate.py)
@@ -647,7 +661,8 @@ class EcsScheduler:
                     {"CPU": needs.cpu, "MEMORY": needs.memory, "PORTS": list(needs.static_host_ports), "PORTS_UDP": []},
                     backend=ecs, group=group, launch_type="EC2" if room else fargate.FARGATE, started_by=started_by,
                     tags=tags, platform_version=None if room else fargate.LINUX_PLATFORM,
-                    networking_configuration=network_configuration if awsvpc.is_awsvpc(definition) else None)
+                    networking_configuration=network_configuration if awsvpc.is_awsvpc(definition) else None,
+                    capacity_provider_name=capacity_provider or None)
         # A bridge-mode task has no network interface to provision: it starts PENDING; an awsvpc
         # task starts PROVISIONING while its ENI is made (ECS guide, "Task lifecycle").
         task.last_status = "PROVISIONING" if awsvpc.is_awsvpc(definition) else "PENDING"
@@ -673,7 +688,8 @@ class EcsScheduler:
         self._sequence += 1
         run = TaskRun(task.task_arn, service_arn, service_name, cluster.name, instance_id, needs,
                       container_def.get("name") or "app", container_port, bindings, self._sequence,
-                      task_ip=task_ip, eni_id=eni_id, subnet_id=subnet_id or "", group=group)
+                      task_ip=task_ip, eni_id=eni_id, subnet_id=subnet_id or "", group=group,
+                      capacity_provider=capacity_provider)
         self._runs[run.task_arn] = run
         return run
 

@@ -12,10 +12,13 @@ instance that was tried, with the reason ECS gives - `RESOURCE:CPU`, `RESOURCE:M
 (container instance ID)); StartTask on an unknown or deregistered instance gives `MISSING` /
 `INACTIVE` (same page).
 
-RunTask with launch type FARGATE runs its tasks on no instance, each with its own ENI in the
-subnets of its `networkConfiguration` (fargate.py). What the sandbox does not run (standalone
-awsvpc tasks on EC2, capacity providers) is refused with an error that says so, rather than a task
-that never starts (issue 9, "nothing silent").
+An awsvpc task on EC2 is placed like an awsvpc service task: it needs a `networkConfiguration`
+with subnets, takes one of its instance's spare ENIs (`RESOURCE:ENI` when none is left) and gets
+its own ENI in one of those subnets, deleted when it stops (awsvpc.py). RunTask with launch type
+FARGATE runs its tasks on no instance, each with its own ENI in the subnets of its
+`networkConfiguration` (fargate.py); so does RunTask with a strategy of the FARGATE / FARGATE_SPOT
+capacity providers (capacity_providers.py). What the sandbox does not run (see unsupported.py) is refused
+with an error that says so, rather than a task that never starts (issue 9, "nothing silent").
 
 Called by moto_fixes/ecs.py inside moto's request handling: under `ctx.lock`.
 """
@@ -27,7 +30,7 @@ from dataclasses import dataclass, field
 from moto.ecs.exceptions import EcsClientException, InvalidParameterException
 
 from helpers.facts import AWSVPC_NEEDS_NETWORK_CONFIGURATION
-from helpers.sandbox import fargate, placement, unsupported
+from helpers.sandbox import awsvpc, capacity_providers, fargate, placement, unsupported
 from helpers.sandbox.scheduler import main_container, task_needs
 
 # The Failure reasons for a resource a task needs and no instance has (ECS guide "API failure reasons").
@@ -53,10 +56,12 @@ def run_task(scheduler, cluster_name: str, definition, *, count: int, group: str
              tags: list | None, launch_type: str | None, capacity_provider_strategy,
              network_configuration: dict | None = None) -> Started:
     """RunTask: place `count` tasks in the cluster, spread over its instances (or on Fargate)."""
-    if fargate.runs_on_fargate(launch_type) and not capacity_provider_strategy:
+    if fargate.runs_on_fargate(launch_type) or capacity_providers.on_fargate(capacity_provider_strategy):
         return _run_on_fargate(scheduler, cluster_name, definition, count=count, group=group, started_by=started_by,
-                               tags=tags, network_configuration=network_configuration)
+                               tags=tags, network_configuration=network_configuration,
+                               strategy=capacity_provider_strategy)
     refuse_what_the_sandbox_does_not_run(definition, launch_type, capacity_provider_strategy)
+    check_network_configuration(definition, network_configuration)
     rooms = scheduler.rooms_in(cluster_name)
     if not rooms:
         raise InvalidParameterException(NO_CONTAINER_INSTANCES)
@@ -69,14 +74,16 @@ def run_task(scheduler, cluster_name: str, definition, *, count: int, group: str
             started.failures = [failure(room, needs, scheduler) for room in rooms]
             break
         started.tasks.append(_create(scheduler, cluster_name, definition, container_def, needs, where.room,
-                                     group=group, started_by=started_by, tags=tags))
+                                     group=group, started_by=started_by, tags=tags,
+                                     network_configuration=network_configuration))
     return started
 
 
 def start_task(scheduler, cluster_name: str, definition, *, container_instances: list[str], group: str | None,
-               started_by: str | None, tags: list | None) -> Started:
+               started_by: str | None, tags: list | None, network_configuration: dict | None = None) -> Started:
     """StartTask: one task on each container instance named (ARN or ID)."""
     refuse_what_the_sandbox_does_not_run(definition, None, None)
+    check_network_configuration(definition, network_configuration)
     rooms = {room.container_instance_id: room for room in scheduler.rooms_in(cluster_name)}
     container_def = main_container(definition, [])
     needs = task_needs(definition, container_def)
@@ -93,21 +100,27 @@ def start_task(scheduler, cluster_name: str, definition, *, container_instances:
             started.failures.append(failure(room, needs, scheduler))
             continue
         started.tasks.append(_create(scheduler, cluster_name, definition, container_def, needs, room,
-                                     group=group, started_by=started_by, tags=tags))
+                                     group=group, started_by=started_by, tags=tags,
+                                     network_configuration=network_configuration))
     return started
 
 
-def _run_on_fargate(scheduler, cluster_name, definition, *, count, group, started_by, tags, network_configuration):
-    """RunTask with launch type FARGATE: every task is started, each with its own ENI (fargate.py)."""
+def _run_on_fargate(scheduler, cluster_name, definition, *, count, group, started_by, tags, network_configuration,
+                    strategy):
+    """RunTask with launch type FARGATE, or a strategy of the Fargate capacity providers: every task
+    is started, each with its own ENI (fargate.py) and the provider the strategy gives it."""
     fargate.check_launch_type(definition, fargate.FARGATE)
-    if not ((network_configuration or {}).get("awsvpcConfiguration") or {}).get("subnets"):
-        raise InvalidParameterException(AWSVPC_NEEDS_NETWORK_CONFIGURATION)
+    check_network_configuration(definition, network_configuration)
     container_def = main_container(definition, [])
     needs = task_needs(definition, container_def)
     started = Started()
+    providers: list[str] = []
     for _ in range(count):
+        if strategy:
+            providers.append(capacity_providers.provider_for(strategy, providers))
         started.tasks.append(_create(scheduler, cluster_name, definition, container_def, needs, None, group=group,
-                                     started_by=started_by, tags=tags, network_configuration=network_configuration))
+                                     started_by=started_by, tags=tags, network_configuration=network_configuration,
+                                     capacity_provider=providers[-1] if strategy else ""))
     return started
 
 
@@ -116,18 +129,24 @@ def failure(room: placement.InstanceRoom, needs: placement.TaskNeeds, scheduler)
     return {"arn": scheduler.container_instance_arn(room.instance_id), "reason": FAILURE_REASON[unmet]}
 
 
+def check_network_configuration(definition, network_configuration: dict | None) -> None:
+    """An awsvpc task gets its ENI in the subnets named: without them AWS refuses (facts.py)."""
+    subnets = ((network_configuration or {}).get("awsvpcConfiguration") or {}).get("subnets")
+    if awsvpc.is_awsvpc(definition) and not subnets:
+        raise InvalidParameterException(AWSVPC_NEEDS_NETWORK_CONFIGURATION)
+
+
 def refuse_what_the_sandbox_does_not_run(definition, launch_type: str | None, capacity_provider_strategy) -> None:
     what = unsupported.not_run(definition, launch_type=launch_type, capacity_provider_strategy=capacity_provider_strategy)
-    if what is None and (definition.network_mode or "bridge") == "awsvpc":
-        what = "standalone tasks in awsvpc network mode"
     if what is not None:
         raise EcsClientException(unsupported.refusal(what))
 
 
 def _create(scheduler, cluster_name, definition, container_def, needs, room, *, group, started_by, tags,
-            network_configuration=None):
+            network_configuration=None, capacity_provider=""):
     run = scheduler.create_task(cluster_name, definition, container_def, needs, room,
                                 group=group or f"family:{definition.family}", started_by=started_by or "",
-                                tags=list(tags or []), network_configuration=network_configuration)
+                                tags=list(tags or []), network_configuration=network_configuration,
+                                capacity_provider=capacity_provider)
     scheduler.adopt(run)
     return scheduler.ctx.ecs().tasks[cluster_name][run.task_arn]

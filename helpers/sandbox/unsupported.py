@@ -5,17 +5,21 @@ not AWS's."""
 
 from __future__ import annotations
 
-RUNS = ("It runs EC2 tasks (bridge, host; awsvpc in services) and Fargate tasks (launch type FARGATE), "
-        "deployed by the ECS deployment controller.")
+from helpers.sandbox import capacity_providers
+
+RUNS = ("It runs EC2 tasks (bridge, host, awsvpc) and Fargate tasks (launch type FARGATE, or the FARGATE / "
+        "FARGATE_SPOT capacity providers - FARGATE_SPOT tasks are never interrupted here), deployed by the ECS "
+        "deployment controller.")
 
 
 def not_run(definition, *, launch_type: str | None, capacity_provider_strategy=None,
             deployment_controller: dict | None = None) -> str | None:
     """What the sandbox does not run here, in words ("tasks with launch type EXTERNAL"), or None if it runs it.
-    Capacity provider strategies - FARGATE and FARGATE_SPOT among them - are refused: the sandbox
-    has no capacity providers (launch type FARGATE runs, fargate.py)."""
-    if capacity_provider_strategy:
-        return "tasks placed through a capacity provider strategy (use launchType EC2 or FARGATE)"
+    A strategy of the FARGATE / FARGATE_SPOT providers runs on Fargate (capacity_providers.py);
+    capacity providers backed by an Auto Scaling group are refused: the sandbox has no Auto Scaling."""
+    if capacity_provider_strategy and not capacity_providers.on_fargate(capacity_provider_strategy):
+        return ("tasks placed through a capacity provider strategy with Auto Scaling group providers "
+                "(use launchType EC2 or FARGATE, or the FARGATE / FARGATE_SPOT capacity providers)")
     if launch_type not in (None, "", "EC2", "FARGATE"):
         return f"tasks with launch type {launch_type}"
     controller = (deployment_controller or {}).get("type", "ECS")

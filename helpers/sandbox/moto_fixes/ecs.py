@@ -15,7 +15,7 @@ from moto.iam.exceptions import NotFoundException
 
 from helpers.facts import AWSVPC_NEEDS_NETWORK_CONFIGURATION, ECS_SERVICE_LINKED_ROLE, ECS_SERVICE_LINKED_ROLE_MISSING
 
-from helpers.sandbox import deployments, fargate, standalone_tasks, target_health
+from helpers.sandbox import capacity_providers, deployments, fargate, standalone_tasks, target_health
 from helpers.sandbox.moto_fixes._patching import check_before, wrap
 
 
@@ -40,6 +40,7 @@ def _install_task_fixes() -> None:
     wrap(EC2ContainerServiceBackend, "list_tasks", _list_tasks)
     EC2ContainerServiceResponse.list_tasks = _list_tasks_request
     wrap(EC2ContainerServiceResponse, "create_service", _keep_health_check_grace_period)
+    wrap(EC2ContainerServiceResponse, "create_service", _capacity_provider_strategy)
     wrap(EC2ContainerServiceResponse, "run_task", _run_task)
     wrap(EC2ContainerServiceResponse, "start_task", _start_task)
 
@@ -100,18 +101,39 @@ def _list_tasks(
 def _keep_health_check_grace_period(original, self: EC2ContainerServiceResponse):
     # Why: moto's CreateService drops healthCheckGracePeriodSeconds, which the scheduler needs
     # before it acts on failed ELB health checks, and deploymentConfiguration, which bounds a
-    # rolling update (ECS API CreateService). (UpdateService keeps both.) It also drops
-    # capacityProviderStrategy, which the scheduler must see to say it does not run it.
+    # rolling update (ECS API CreateService). (UpdateService keeps both.)
     result = original(self)
     grace = self._get_int_param("healthCheckGracePeriodSeconds")
     configuration = self._get_param("deploymentConfiguration")
-    service = self.ecs_backend.describe_services(self._get_param("cluster", "default"), [self._get_param("serviceName")])[0][0]
-    service.capacity_provider_strategy = self._get_param("capacityProviderStrategy") or []
+    service = _created_service(self)
     if grace is not None:
         service.health_check_grace_period_seconds = grace
     if configuration:
         service.deployment_configuration = configuration
     return result
+
+
+def _capacity_provider_strategy(original, self: EC2ContainerServiceResponse):
+    # Why: moto's CreateService drops capacityProviderStrategy and runs such a service as EC2. AWS
+    # checks the strategy first (sandbox/capacity_providers.py): nothing is made when it fails; a
+    # strategy of the Fargate providers needs a task definition that requires FARGATE (fargate.py);
+    # the service shows the strategy and no launch type.
+    cluster = self.ecs_backend._get_cluster(self._get_param("cluster", "default"))
+    strategy = capacity_providers.effective_strategy(cluster, self._get_param("launchType"),
+                                                     self._get_param("capacityProviderStrategy"))
+    if capacity_providers.on_fargate(strategy) and self._get_param("taskDefinition"):
+        fargate.check_launch_type(self.ecs_backend.describe_task_definition(self._get_param("taskDefinition")),
+                                  fargate.FARGATE)
+    result = original(self)
+    service = _created_service(self)
+    service.capacity_provider_strategy = strategy
+    if strategy:
+        service.launch_type = None
+    return result
+
+
+def _created_service(self: EC2ContainerServiceResponse):
+    return self.ecs_backend.describe_services(self._get_param("cluster", "default"), [self._get_param("serviceName")])[0][0]
 
 
 def _scheduler():
@@ -128,9 +150,7 @@ def _run_task(original, self: EC2ContainerServiceResponse) -> ActionResult:
         return original(self)
     cluster = self.ecs_backend._get_cluster(self._get_param("cluster", "default"))
     launch_type = self._get_param("launchType")
-    strategy = self._get_param("capacityProviderStrategy")
-    if not launch_type and not strategy:  # RunTask falls back to the cluster's default strategy
-        strategy = cluster.default_capacity_provider_strategy
+    strategy = capacity_providers.effective_strategy(cluster, launch_type, self._get_param("capacityProviderStrategy"))
     started = standalone_tasks.run_task(
         scheduler, cluster.name, self.ecs_backend.describe_task_definition(self._get_param("taskDefinition")),
         count=self._get_int_param("count", 1), group=self._get_param("group"),
@@ -148,7 +168,8 @@ def _start_task(original, self: EC2ContainerServiceResponse) -> ActionResult:
     started = standalone_tasks.start_task(
         scheduler, cluster.name, self.ecs_backend.describe_task_definition(self._get_param("taskDefinition")),
         container_instances=self._get_param("containerInstances") or [], group=self._get_param("group"),
-        started_by=self._get_param("startedBy"), tags=self._get_param("tags"))
+        started_by=self._get_param("startedBy"), tags=self._get_param("tags"),
+        network_configuration=self._get_param("networkConfiguration"))
     return ActionResult({"tasks": started.tasks, "failures": started.failures})
 
 
@@ -317,7 +338,9 @@ def _update_service(original, self: EC2ContainerServiceBackend, service_properti
     new_load_balancers = service_properties.get("load_balancers")
     new_task_definition = service_properties.get("task_definition")
     if new_task_definition is not None:
-        fargate.check_launch_type(self.describe_task_definition(new_task_definition), service.launch_type)
+        strategy = getattr(service, "capacity_provider_strategy", None)  # a Fargate strategy runs as FARGATE
+        runs_as = fargate.FARGATE if capacity_providers.on_fargate(strategy) else service.launch_type
+        fargate.check_launch_type(self.describe_task_definition(new_task_definition), runs_as)
     if new_load_balancers is not None or new_task_definition is not None:
         _check_load_balancers(
             self,
