@@ -7,15 +7,40 @@ sandbox and a real account.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cache, cached_property
 
 import boto3
+import botocore.loaders
+import botocore.session
 from botocore.config import Config
 
 DEFAULT_REGION = "us-east-1"
 # moto's default account; the sandbox never talks to a real account.
 SANDBOX_ACCOUNT_ID = "123456789012"
 SANDBOX_CREDENTIALS = {"aws_access_key_id": "sandbox", "aws_secret_access_key": "sandbox"}
+
+# Every boto3 session reads botocore's data files (endpoints, service models) again from disk:
+# about 0.2 s of JSON parsing per session and service. The files never change while we run, and
+# botocore already shares what its loader returns within a session, so one loader per data path
+# serves every session of the process (ours, and the three moto builds while importing EC2).
+
+
+class _SearchPaths(list):
+    """A loader's search paths; each boto3 session appends its own data path, kept once."""
+
+    def append(self, path) -> None:
+        if path not in self:
+            super().append(path)
+
+
+@cache
+def _shared_loader(search_path_string: str | None = None) -> botocore.loaders.Loader:
+    loader = botocore.loaders.create_loader(search_path_string)
+    loader._search_paths = _SearchPaths(loader.search_paths)
+    return loader
+
+
+botocore.session.create_loader = _shared_loader
 
 
 def fail_fast_config(user_agent_extra: str | None = None) -> Config:

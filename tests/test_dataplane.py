@@ -394,13 +394,17 @@ def dataplane(monkeypatch, region, backends):
 
 
 def test_dataplane_outcomes(dataplane):
-    with client(dataplane.socks_proxy, timeout=0.3) as http:
+    # Answers get all the time a loaded machine needs; only the drops wait out a short timeout,
+    # which fires well before the 2 s hold ends (then the sandbox would close, not time out).
+    dataplane.hold_seconds = 2.0
+    with client(dataplane.socks_proxy, timeout=10) as http:
         assert http.get("http://lab-alb.test/").json()["name"] in {"a", "b", "c"}
         assert http.get("http://ec2-54-0-0-1.test:32768/").json()["name"] == "a"  # raw TCP relay
         with pytest.raises(httpx.ProxyError, match="Connection refused"):
             http.get("http://ec2-54-0-0-1.test:8081/")  # the instance admits 8081, but nothing listens
         with pytest.raises(httpx.ProxyError, match="Host unreachable"):
             http.get("http://nowhere.test/")
+    with client(dataplane.socks_proxy, timeout=0.3) as http:
         for port in (8081, 81):  # dropped, and no listener (treated as a drop)
             with pytest.raises(httpx.ConnectTimeout):
                 http.get(f"http://lab-alb.test:{port}/")

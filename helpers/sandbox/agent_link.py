@@ -33,6 +33,11 @@ class AgentLinks:
     def reachable(self) -> dict[str, bool]:
         """Running instance id -> can its agent reach ECS now. An instance the snapshot does not
         show yet is missing: the caller treats it as not connected (yet)."""
+        with self.ctx.lock:
+            if not any(instance.state == "running" for instance in self.ctx.ec2().all_instances()):
+                # No agent to ask about: a new or emptied region needs no snapshot read (under load
+                # the first one takes seconds, and stopping a sandbox waited for it).
+                return {}
         snapshot = self.ctx.snapshot()
         answers = {}
         for instance in snapshot.instances:

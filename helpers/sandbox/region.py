@@ -255,7 +255,9 @@ class Sandbox:
         self._server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler)
         host, port = self._server.server_address[:2]
         self.ctx.endpoint_url = f"http://{host}:{port}"
-        self._server_thread = threading.Thread(target=self._server.serve_forever, name="moto-server", daemon=True)
+        # Polled every 0.05 s, not the default 0.5 s: stop() waits for the next poll (the tests start dozens).
+        self._server_thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                               name="moto-server", daemon=True)
         self._server_thread.start()
         self._refresher = threading.Thread(target=self.ctx.refresh_snapshots, args=(self._stopping,),
                                            name="snapshot-refresher", daemon=True)
@@ -285,6 +287,8 @@ class Sandbox:
 
     def stop(self) -> None:
         self._stopping.set()
+        with self.ctx._snapshot_ready:
+            self.ctx._snapshot_ready.notify_all()  # the refresher waits on it: wake it now, not in a second
         if self._refresher is not None:
             self._refresher.join(timeout=5)
             self._refresher = None
