@@ -75,8 +75,11 @@ class Explained:
 
     def blockers(self) -> str:
         """The outcome line, then every blocker with its code and fix (nothing when reachable)."""
+        explanations = all_explanations(self.verdict)
         lines = [self.outcome_line()]
-        for e in all_explanations(self.verdict):
+        if 0 < len(explanations) < sum(not leg.reachable for leg in self.verdict.targets):
+            lines[0] += "; a blocker shared by several targets is listed once"
+        for e in explanations:
             lines += [f"  [{e.code}] {e.message}", f"      fix: {e.fix}"]
         return "\n".join(lines)
 

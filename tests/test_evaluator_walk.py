@@ -257,7 +257,7 @@ def test_sources_instance_ip_and_security_group():
     snap = seed_snapshot()
     by_instance = evaluate(snap, Flow("10.0.2.10", 32768, source=HOST_1))
     assert codes(by_instance.explanations) == {"ENI_SG_RULES_MISMATCH"}
-    assert by_instance.explanations[0].fix == f"add inbound rule to {HOST_SG} (lab-host-sg): tcp 32768 from {HOST_SG}"
+    assert by_instance.explanations[0].fix == f"add inbound rule to {HOST_SG} (lab-host-sg): tcp 32768 from {HOST_SG} (lab-host-sg)"
     assert evaluate(snap, Flow("10.0.2.10", 8081, source="10.0.1.10")).reachable
     assert evaluate(snap, Flow("10.0.2.10", 8081, source=HOST_SG)).reachable
     outside = evaluate(snap, Flow(snap.instance_by_id[HOST_2].public_ip, 8081, source="198.51.100.7"))

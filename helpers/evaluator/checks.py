@@ -153,7 +153,8 @@ def check_sgs(path: FlowPath, snap: Snapshot, owner: Endpoint, *, egress: bool, 
     path.hop(kind, groups, False, f"no rule of {groups} allows {way} tcp {missing} {prep} {peer.label}")
     code = "SG_HAS_NO_RULES" if result.no_rules else "ENI_SG_RULES_MISMATCH"
     # Name the peer's group when it has one (the ALB guide's advice), else its address.
-    source = peer.group_ids[0] if peer.group_ids else ("0.0.0.0/0" if peer.on_internet else addresses_text(list(result.missing)))
+    source = _group_text(snap, peer.group_ids[0]) if peer.group_ids else (
+        "0.0.0.0/0" if peer.on_internet else addresses_text(list(result.missing)))
     target = result.group_ids[0] if result.group_ids else owner.resource_id
     suggested = f"tcp {port_text(*fix_ports)} {prep} {source} (the whole dynamic host port range: the next task may get " \
         f"another port)" if fix_ports else f"tcp {{ports}} {prep} {source}"
@@ -166,6 +167,12 @@ def check_sgs(path: FlowPath, snap: Snapshot, owner: Endpoint, *, egress: bool, 
                resource_name=group.name if group else "", role=f"{owner.role} security group",
                ports=missing_ports, peer=peer.name or peer.label, peer_kind=peer.kind,
                host_port=host_port)
+
+
+def _group_text(snap: Snapshot, group_id: str) -> str:
+    """A security group as the tables show it: its id, and its name when it has one."""
+    group = snap.sg_by_id.get(group_id)
+    return f"{group_id} ({group.name})" if group and group.name else group_id
 
 
 def check_internet_side(path: FlowPath, snap: Snapshot, endpoint: Endpoint, client: Endpoint) -> None:

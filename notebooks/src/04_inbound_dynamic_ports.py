@@ -136,7 +136,7 @@ target_by_hand(lab, stack, by_hand)
 
 # %% [markdown]
 # `Target.FailedHealthChecks`: the check reached the host - its security group still has the
-# author's old rule for 8081 - and was refused, because nothing listens on the host's 8081: with
+# rule for 8081 the post's author added (the table below shows it) - and was refused, because nothing listens on the host's 8081: with
 # dynamic mapping the container's 8081 is reached only through its host port. The ALB sends an
 # unhealthy target no requests while healthy ones remain. A fixed host port (`02`) would make
 # `instance:8081` a real target. ECS registers a service's targets itself whatever the ports;
@@ -216,7 +216,9 @@ print(security_group_table(lab.clients, stack.host_sg_id))
 # Nothing changes for clients at once: the targets were healthy a moment ago. But the next health
 # checks go to the targets' ports in the 32768+ range, and no rule admits those any more. The
 # packets are dropped, each check times out, and after 2 failures in a row a target is
-# `unhealthy` (about a minute on AWS; about a second here):
+# `unhealthy` (about a minute on AWS; about a second here). (On AWS, connections already open
+# when a rule goes may keep working for a while - security groups track connections, the EC2
+# guide's "Security group connection tracking"; the sandbox judges each new connection.)
 
 # %%
 print(lab.watch_targets(stack, {"unhealthy": 3}))
