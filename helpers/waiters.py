@@ -67,10 +67,12 @@ class _TerminalProgress:
         from tqdm import tqdm  # only in a terminal
 
         self._tqdm = tqdm
-        self.bar = tqdm(total=None, desc=what, bar_format="{desc}: {postfix} [{elapsed}]", leave=False)
+        self.what = what
+        # The status goes into the description: tqdm writes a postfix after ", ".
+        self.bar = tqdm(total=None, desc=what, bar_format="{desc} [{elapsed}]", leave=False)
 
     def update(self, status: str) -> None:
-        self.bar.set_postfix_str(status, refresh=True)
+        self.bar.set_description_str(f"{self.what}: {status}", refresh=True)
 
     def close(self, final: str) -> None:
         self.bar.close()

@@ -167,7 +167,11 @@ def test_fargate_refuses_a_task_definition_without_fargate_and_leaves_nothing_be
     clients.ecs.register_task_definition(family="fg-ec2only", networkMode="awsvpc", containerDefinitions=[
         {**CONTAINER, "memory": 128}])
     network = {"awsvpcConfiguration": {"subnets": stack.private_subnet_ids, "securityGroups": [stack.alb_sg_id]}}
-    enis_before = len(ec2.describe_network_interfaces()["NetworkInterfaces"])
+    # An interface a refused call made would carry the calls' security group (other tests' tasks
+    # come and go region-wide meanwhile, so count only these).
+    def call_enis():
+        return ec2.describe_network_interfaces(Filters=[{"Name": "group-id", "Values": [stack.alb_sg_id]}])["NetworkInterfaces"]
+
 
     with pytest.raises(ClientError) as refused:
         clients.ecs.create_service(cluster=stack.cluster_name, serviceName="ec2only", taskDefinition="fg-ec2only",
@@ -197,7 +201,7 @@ def test_fargate_refuses_a_task_definition_without_fargate_and_leaves_nothing_be
     assert refused.value.response["Error"]["Code"] == "InvalidParameterException"
     assert "Network Configuration must be provided" in refused.value.response["Error"]["Message"]
     assert tasks_of(clients, stack) == [] and tasks_of(clients, stack, desiredStatus="STOPPED") == []
-    assert len(ec2.describe_network_interfaces()["NetworkInterfaces"]) == enis_before
+    assert call_enis() == []
 
 
 def test_an_instance_runs_only_as_many_awsvpc_tasks_as_it_has_spare_enis(region):
@@ -230,7 +234,11 @@ def test_a_strategy_of_the_fargate_providers_is_checked_as_aws_checks_it_and_ref
     family = fargate_family(clients, "fg-cp-checked")
     network = {"awsvpcConfiguration": {"subnets": stack.private_subnet_ids, "securityGroups": [stack.alb_sg_id]}}
     spot = [{"capacityProvider": "FARGATE_SPOT", "weight": 1}]
-    enis_before = len(ec2.describe_network_interfaces()["NetworkInterfaces"])
+    # An interface a refused call made would carry the calls' security group (other tests' tasks
+    # come and go region-wide meanwhile, so count only these).
+    def call_enis():
+        return ec2.describe_network_interfaces(Filters=[{"Name": "group-id", "Values": [stack.alb_sg_id]}])["NetworkInterfaces"]
+
 
     def refused(call, code="InvalidParameterException", **arguments):
         with pytest.raises(ClientError) as caught:
@@ -262,7 +270,7 @@ def test_a_strategy_of_the_fargate_providers_is_checked_as_aws_checks_it_and_ref
     assert not [arn for arn in clients.ecs.list_services(cluster=stack.cluster_name)["serviceArns"]
                 if arn.endswith("/spot")]
     assert tasks_of(clients, stack) == [] and tasks_of(clients, stack, desiredStatus="STOPPED") == []
-    assert len(ec2.describe_network_interfaces()["NetworkInterfaces"]) == enis_before
+    assert call_enis() == []
 
 
 def test_the_fargate_providers_run_fargate_tasks_shared_by_base_and_weight(region):
@@ -321,3 +329,26 @@ def test_a_fargate_spot_service_runs_its_tasks_on_fargate(region):
     clients.ecs.update_service(cluster=stack.cluster_name, service="spot", desiredCount=0)
     first_value(lambda: not ec2.describe_network_interfaces(Filters=[{"Name": "group-id", "Values": [group]}])[
         "NetworkInterfaces"], timeout=30, what="the ENIs deleted with their tasks")
+
+
+def test_task_interfaces_never_share_an_address_and_avoid_the_subnets_reserved_ones(region):
+    # AWS hands out each address of a subnet once, and never the first four or the last one
+    # (VPC guide, "Subnet CIDR blocks"). A /28 holds 11 usable addresses: 10 tasks must fit.
+    clients, ec2 = region.clients(), region.clients().ec2
+    stack = build_stack(clients, StackSpec(name=f"fg{next(_names)}", desired_count=0, instance_count=0))
+    small = ec2.create_subnet(VpcId=stack.vpc_id, CidrBlock="10.0.200.0/28")["Subnet"]["SubnetId"]
+    family = fargate_family(clients, "fg-many")
+    group = task_sg(clients, stack, "fg-many-tasks")
+    answer = clients.ecs.run_task(
+        cluster=stack.cluster_name, taskDefinition=family, launchType="FARGATE", count=10,
+        networkConfiguration={"awsvpcConfiguration": {"subnets": [small], "securityGroups": [group]}})
+    assert answer["failures"] == []
+    addresses = [eni_details(task)["privateIPv4Address"] for task in answer["tasks"]]
+    network = ipaddress.ip_network("10.0.200.0/28")
+    reserved = {str(network[i]) for i in (0, 1, 2, 3)} | {str(network[-1])}
+    assert len(set(addresses)) == 10 and not set(addresses) & reserved, addresses
+    assert all(ipaddress.ip_address(a) in network for a in addresses)
+    for task in answer["tasks"]:
+        clients.ecs.stop_task(cluster=stack.cluster_name, task=task["taskArn"])
+    first_value(lambda: not ec2.describe_network_interfaces(Filters=[{"Name": "group-id", "Values": [group]}])[
+        "NetworkInterfaces"], timeout=60, what="the ENIs deleted with their tasks")

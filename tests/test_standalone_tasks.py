@@ -130,7 +130,7 @@ def eni_of(task) -> dict:
 def test_awsvpc_run_task_on_ec2_needs_a_network_configuration_and_leaves_nothing_when_refused(region):
     clients, stack = build(region, instance_count=1)
     name = awsvpc_family(clients, f"{stack.spec.name}-vpc")
-    enis_before = len(clients.ec2.describe_network_interfaces()["NetworkInterfaces"])
+    enis_before = len(clients.ec2.describe_network_interfaces(Filters=[{"Name": "vpc-id", "Values": [stack.vpc_id]}])["NetworkInterfaces"])
     for call in (lambda: clients.ecs.run_task(cluster=stack.cluster_name, taskDefinition=name),
                  lambda: clients.ecs.start_task(cluster=stack.cluster_name, taskDefinition=name, containerInstances=
                                                 clients.ecs.list_container_instances(cluster=stack.cluster_name)[
@@ -141,7 +141,7 @@ def test_awsvpc_run_task_on_ec2_needs_a_network_configuration_and_leaves_nothing
             "InvalidParameterException", "Network Configuration must be provided when networkMode 'awsvpc' is specified.")
     assert clients.ecs.list_tasks(cluster=stack.cluster_name, desiredStatus="RUNNING")["taskArns"] == []
     assert clients.ecs.list_tasks(cluster=stack.cluster_name, desiredStatus="STOPPED")["taskArns"] == []
-    assert len(clients.ec2.describe_network_interfaces()["NetworkInterfaces"]) == enis_before
+    assert len(clients.ec2.describe_network_interfaces(Filters=[{"Name": "vpc-id", "Values": [stack.vpc_id]}])["NetworkInterfaces"]) == enis_before
 
 
 def test_awsvpc_run_task_on_ec2_gets_an_eni_per_task_up_to_the_instance_limit(region):

@@ -58,7 +58,15 @@ def provision(ctx, task, network_configuration: dict, availability_zone: str, *,
                 ec2.delete_network_interface(detail["value"])
     vpc_config = network_configuration["awsvpcConfiguration"]
     subnet_id = subnet_id or subnet_for(ec2, vpc_config["subnets"], availability_zone)
-    eni = ec2.create_network_interface(subnet=subnet_id, private_ip_address=None,
+    # moto gives a new ENI a random address of its subnet, which can be one already in use; AWS
+    # never hands out an address twice. Take it from the subnet's own allocator, which also knows
+    # the instances' addresses, and give it back in release().
+    try:
+        address = ec2.get_subnet(subnet_id).get_available_subnet_ip(task)
+    except StopIteration:
+        # What AWS reports here is not confirmed; the sandbox says it plainly.
+        raise RuntimeError(f"subnet {subnet_id} has no free IPv4 address left for the task's network interface") from None
+    eni = ec2.create_network_interface(subnet=subnet_id, private_ip_address=address,
                                        group_ids=vpc_config.get("securityGroups") or [],
                                        description=ENI_DESCRIPTION.format(task_id=task.task_arn.rsplit("/", 1)[-1]))
     eni.status = "in-use"
@@ -79,8 +87,10 @@ def provision(ctx, task, network_configuration: dict, availability_zone: str, *,
 
 
 def release(ctx, task, eni_id: str) -> None:
-    """The task stopped: its interface is detached and deleted."""
-    ctx.ec2().enis.pop(eni_id, None)
+    """The task stopped: its interface is detached and deleted, and its address is free again."""
+    eni = ctx.ec2().enis.pop(eni_id, None)
+    if eni is not None and eni.private_ip_address:
+        eni.subnet.del_subnet_ip(eni.private_ip_address)
     for attachment in task.attachments if task is not None else []:
         attachment["status"] = "DELETED"
     ctx.changed()
