@@ -53,6 +53,12 @@ def eni_details(task) -> dict:
     return {d["name"]: d["value"] for d in attachment["details"]}
 
 
+def wait_for_no_interfaces(ec2, group, *, timeout, what):
+    """Until no network interface carries `group` (the tasks' ENIs are deleted as they stop)."""
+    first_value(lambda: not ec2.describe_network_interfaces(Filters=[{"Name": "group-id", "Values": [group]}])[
+        "NetworkInterfaces"], timeout=timeout, what=what)
+
+
 def events(clients, stack, service):
     return [e["message"] for e in clients.ecs.describe_services(cluster=stack.cluster_name, services=[service])[
         "services"][0]["events"]]
@@ -107,8 +113,7 @@ def test_a_fargate_service_runs_without_instances_and_answers_through_the_alb(re
     assert stopped["stopCode"] == "EssentialContainerExited"
 
     clients.ecs.update_service(cluster=stack.cluster_name, service="web", desiredCount=0)
-    first_value(lambda: not ec2.describe_network_interfaces(Filters=[{"Name": "group-id", "Values": [group]}])[
-        "NetworkInterfaces"], timeout=30, what="the ENIs deleted with their tasks")
+    wait_for_no_interfaces(ec2, group, timeout=30, what="the ENIs deleted with their tasks")
 
 
 def test_run_task_on_fargate_gets_a_public_ip_only_when_asked_and_stop_task_deletes_its_eni(region):
@@ -130,8 +135,7 @@ def test_run_task_on_fargate_gets_a_public_ip_only_when_asked_and_stop_task_dele
     first_value(lambda: tasks_of(clients, stack, family="fg-job")[0]["lastStatus"] == "RUNNING", timeout=30,
                 what="the Fargate task RUNNING")
     clients.ecs.stop_task(cluster=stack.cluster_name, task=task["taskArn"])
-    first_value(lambda: not ec2.describe_network_interfaces(Filters=[{"Name": "group-id", "Values": [group]}])[
-        "NetworkInterfaces"], timeout=30, what="the ENI deleted with its task")
+    wait_for_no_interfaces(ec2, group, timeout=30, what="the ENI deleted with its task")
     stopped = clients.ecs.describe_tasks(cluster=stack.cluster_name, tasks=[task["taskArn"]])["tasks"][0]
     assert (stopped["lastStatus"], stopped["stopCode"]) == ("STOPPED", "UserInitiated")
 
@@ -294,8 +298,7 @@ def test_the_fargate_providers_run_fargate_tasks_shared_by_base_and_weight(regio
         "NetworkInterfaces"]) == 5
     for task in answer["tasks"]:
         clients.ecs.stop_task(cluster=stack.cluster_name, task=task["taskArn"])
-    first_value(lambda: not ec2.describe_network_interfaces(Filters=[{"Name": "group-id", "Values": [group]}])[
-        "NetworkInterfaces"], timeout=30, what="the ENIs deleted with their tasks")
+    wait_for_no_interfaces(ec2, group, timeout=30, what="the ENIs deleted with their tasks")
 
 
 def test_a_fargate_spot_service_runs_its_tasks_on_fargate(region):
@@ -327,8 +330,7 @@ def test_a_fargate_spot_service_runs_its_tasks_on_fargate(region):
         clients.ecs.update_service(cluster=stack.cluster_name, service="spot", taskDefinition="fg-spot-ec2only")
     assert refused.value.response["Error"]["Message"] == "Task definition does not support launch_type FARGATE."
     clients.ecs.update_service(cluster=stack.cluster_name, service="spot", desiredCount=0)
-    first_value(lambda: not ec2.describe_network_interfaces(Filters=[{"Name": "group-id", "Values": [group]}])[
-        "NetworkInterfaces"], timeout=30, what="the ENIs deleted with their tasks")
+    wait_for_no_interfaces(ec2, group, timeout=30, what="the ENIs deleted with their tasks")
 
 
 def test_task_interfaces_never_share_an_address_and_avoid_the_subnets_reserved_ones(region):
@@ -350,5 +352,4 @@ def test_task_interfaces_never_share_an_address_and_avoid_the_subnets_reserved_o
     assert all(ipaddress.ip_address(a) in network for a in addresses)
     for task in answer["tasks"]:
         clients.ecs.stop_task(cluster=stack.cluster_name, task=task["taskArn"])
-    first_value(lambda: not ec2.describe_network_interfaces(Filters=[{"Name": "group-id", "Values": [group]}])[
-        "NetworkInterfaces"], timeout=60, what="the ENIs deleted with their tasks")
+    wait_for_no_interfaces(ec2, group, timeout=60, what="the ENIs deleted with their tasks")
