@@ -4,7 +4,6 @@ process, no open port left - and the next start gets a new sandbox."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from urllib.parse import urlsplit
