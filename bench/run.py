@@ -407,10 +407,8 @@ def markdown(results: Results, info: dict, command: str, nbval_commands: list[st
              f"- machine: {info['nproc']} cores, {info['memory']} memory; {info['system']}; Python {info['python']}",
              f"- command: `{command}`",
              f"- load average (1 min) during the run: {load}.",
-             "  The machine was shared with other workers while this ran: the absolute figures are slower than on",
-             "  an idle machine; the side-by-side ratios are what matter.",
-             "- `make test` wall time and pytest's slowest tests were not measured in this run: the whole suite",
-             "  takes over 20 minutes and would have loaded the shared machine for everyone else.",
+             "  Absolute figures depend on that load; the side-by-side ratios are what to compare between runs.",
+             "- `make test` wall time is not measured here (it is CI's run time, quoted in the README).",
              ]
     lines += [f"- nbval command: `{c}`" for c in nbval_commands]
     if "--notebooks" in command:
