@@ -353,3 +353,20 @@ def test_task_interfaces_never_share_an_address_and_avoid_the_subnets_reserved_o
     for task in answer["tasks"]:
         clients.ecs.stop_task(cluster=stack.cluster_name, task=task["taskArn"])
     wait_for_no_interfaces(ec2, group, timeout=60, what="the ENIs deleted with their tasks")
+
+
+def test_changing_a_services_capacity_provider_strategy_is_refused_plainly_and_changes_nothing(region):
+    # Off the course's path: the sandbox does not move a running service to other capacity. It
+    # says so, rather than storing the strategy and running the old tasks on.
+    clients = region.clients()
+    stack = build_stack(clients, StackSpec(name=f"fg{next(_names)}", desired_count=1))
+    clients.ecs.put_cluster_capacity_providers(cluster=stack.cluster_name, capacityProviders=["FARGATE"],
+                                               defaultCapacityProviderStrategy=[])
+    with pytest.raises(ClientError) as refused:
+        clients.ecs.update_service(cluster=stack.cluster_name, service=stack.service_name, forceNewDeployment=True,
+                                   capacityProviderStrategy=[{"capacityProvider": "FARGATE", "weight": 1}])
+    assert refused.value.response["Error"]["Code"] == "ClientException"
+    assert refused.value.response["Error"]["Message"].startswith(
+        "This sandbox does not run a change of a service's capacity provider strategy (UpdateService)")
+    service = clients.ecs.describe_services(cluster=stack.cluster_name, services=[stack.service_name])["services"][0]
+    assert not service.get("capacityProviderStrategy") and service["launchType"] == "EC2"

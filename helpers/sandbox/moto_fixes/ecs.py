@@ -15,7 +15,7 @@ from moto.iam.exceptions import NotFoundException
 
 from helpers.facts import AWSVPC_NEEDS_NETWORK_CONFIGURATION, ECS_SERVICE_LINKED_ROLE, ECS_SERVICE_LINKED_ROLE_MISSING
 
-from helpers.sandbox import capacity_providers, deployments, fargate, standalone_tasks, target_health
+from helpers.sandbox import capacity_providers, deployments, fargate, standalone_tasks, target_health, unsupported
 from helpers.sandbox.moto_fixes._patching import check_before, wrap
 
 
@@ -335,6 +335,10 @@ def _update_service(original, self: EC2ContainerServiceBackend, service_properti
     service = self._get_service(
         service_properties.get("cluster", "default"), service_properties["service"].split("/")[-1]
     )
+    new_strategy = service_properties.get("capacity_provider_strategy")
+    if new_strategy is not None and new_strategy != (getattr(service, "capacity_provider_strategy", None) or []):
+        # moto would store the new strategy and keep running the old tasks: refuse, plainly.
+        raise EcsClientException(unsupported.refusal("a change of a service's capacity provider strategy (UpdateService)"))
     new_load_balancers = service_properties.get("load_balancers")
     new_task_definition = service_properties.get("task_definition")
     if new_task_definition is not None:
