@@ -31,8 +31,10 @@ from helpers.evaluator.report import all_explanations
 from helpers.rollouts import Rollout, wait_for_event, watch_rollout
 from helpers.stack import Stack, StackSpec, build_stack
 from helpers.tables import Table, deployments_table, instances_table, service_events, targets_table, tasks_table
+from helpers.lab_extras import answered_line
+from helpers.resources.ecs import wait_for_unhealthy_event
 from helpers.traffic import DIRECT, request, request_many, summarize
-from helpers.waiters import target_states, wait_for_service, wait_until
+from helpers.waiters import WaitTimeout, target_states, wait_for_service, wait_until
 
 NEEDS_KERNEL = "needs a running kernel"
 
@@ -290,12 +292,19 @@ class Lab:
 
         return wait_until(check, what=f"{count} running tasks of {stack.service_name}", timeout=timeout)
 
-    def watch_targets(self, stack: Stack, until: dict[str, int], *, target_group_arn: str | None = None,
-                      timeout: float = 30.0) -> str:
+    def watch_targets(self, stack: Stack, until: dict[str, int], *, url: str | None = None,
+                      target_group_arn: str | None = None, timeout: float = 30.0) -> str:
         """Watch the target group (with a progress line) until its health states are exactly
         `until`, e.g. {"healthy": 1}. Returns one line: the other states targets passed through
         on the way (in the order first seen) and the end state - no timings, so it reads the same
-        on every run. Raises helpers.waiters.WaitTimeout after `timeout` seconds."""
+        on every run. Raises helpers.waiters.WaitTimeout after `timeout` seconds.
+
+        With `url`, the watch follows an exercise that repairs the path to `url`: while `explain`
+        still finds that path blocked it says so at once instead of waiting for checks that cannot
+        pass, and a timeout returns a "not there yet" line instead of raising (an exercise not
+        finished yet is not an error)."""
+        if url is not None and (blocked := self._still_blocked(url)):
+            return blocked
         arn = target_group_arn or stack.target_group_arn
         wanted = dict(sorted(until.items()))
         passed: list[str] = []
@@ -305,8 +314,50 @@ class Lab:
             passed.extend(state for state in counts if state not in wanted and state not in passed)
             return counts == wanted, ", ".join(f"{n} {state}" for state, n in counts.items()) or "no targets"
 
-        end = wait_until(check, what="target health", timeout=timeout, interval=0.05)
+        try:
+            end = wait_until(check, what="target health", timeout=timeout, interval=0.05)
+        except WaitTimeout as error:
+            if url is None:
+                raise
+            return f"not there yet: {error}"
         return f"on the way: {', '.join(passed) or 'nothing else'}; now: {end}"
+
+    def wait_for_service(self, stack: Stack, *, url: str | None = None, requests: int = 0,
+                         timeout: float = 60.0) -> str:
+        """Wait until the service runs its desired count and every target is healthy; one line.
+        Never raises on a timeout: the line says how far the service got.
+
+        With `url`, the wait follows a repair of the path to `url`, as in `watch_targets`: while
+        it is still blocked, say so at once. With `requests`, then send that many requests to
+        `url`: one more line on how they were answered."""
+        if url is not None and (blocked := self._still_blocked(url)):
+            return blocked
+        try:
+            lines = [wait_for_service(self.clients, stack, timeout=timeout)]
+        except WaitTimeout as error:
+            return f"not settled yet: {error}"
+        if url is not None and requests:
+            lines.append(answered_line(self, url, n=requests))
+        return "\n".join(lines)
+
+    def _still_blocked(self, url: str) -> str | None:
+        """A line saying why waiting is pointless while `explain` finds `url` blocked; else None."""
+        why = self.explain(url)
+        if why.reachable:
+            return None
+        return (f"not waiting: explain still finds {url} BLOCKED ({', '.join(why.codes)}), so no health check "
+                "can pass yet. Fix that, then run this cell again.")
+
+    def wait_for_unhealthy_target(self, stack: Stack, *, timeout: float = 30.0) -> str:
+        """ECS's event for the first target of the service that failed its health checks; or, at
+        once, why none can fail (the service runs no task); or, after `timeout`, that none did."""
+        service = ecs.describe_service(self.clients, stack.cluster_name, stack.service_name)
+        if service["desiredCount"] == 0 and service["runningCount"] == 0:
+            return "the service runs no task (desired count 0): no target to check, so none can fail"
+        try:
+            return wait_for_unhealthy_event(self.clients, stack, timeout=timeout)
+        except WaitTimeout:
+            return f"no target of the service failed a health check within {timeout:.0f} s"
 
     def service_scaler(self, stack: Stack, *, maximum: int = 6) -> Interactive:
         """A slider for the service's desired count (UpdateService on release)."""

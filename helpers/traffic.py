@@ -79,6 +79,9 @@ class Outcome:
             return f"{self.status} from the load balancer (Server: {self.server}): {meaning}"
         if self.kind == "timeout" and self.connected:
             return f"timed out after {float(self.timeout)} s: connected, but no response came back in time"
+        if self.kind == "timeout" and "TTL expired" in (self.detail or ""):
+            return (f"nothing answered, and the sandbox gave up before the client's {float(self.timeout)} s "
+                    "timeout (a security group, network ACL or route dropped the packets)")
         if self.kind == "timeout":
             return (f"timed out after {float(self.timeout)} s: nothing answered "
                     "(a security group, network ACL or route dropped the packets)")
@@ -185,6 +188,8 @@ def _send(http: httpx.Client, url: str, method: str, timeout: float) -> Outcome:
             return outcome("refused", detail=message)
         if "Host unreachable" in message:
             return outcome("unresolved", detail=message)
+        if "TTL expired" in message:  # the sandbox held a dropped connection longer than it will
+            return outcome("timeout", detail=message, connected=False)
         return outcome("error", detail=message)
     except httpx.TimeoutException as exc:
         connected = not isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout))

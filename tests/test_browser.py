@@ -3,9 +3,9 @@ pictures drawn, the widgets used.
 
 The browser is Debian's Chromium (`make browser` installs it; Playwright cannot download its own
 here), driven by Playwright. JupyterLab serves a temporary copy of notebooks/, so nothing in the
-repository changes, and its kernels share this test session's sandbox (ECS_ALB_LAB_STATE_DIR,
-set in conftest.py, is inherited). Screenshots go to the temp directory; their paths are printed
-(`pytest -s` shows them).
+repository changes, and its kernels start a sandbox of their own (a private ECS_ALB_LAB_STATE_DIR):
+under pytest-xdist the notebooks run on another worker at the same time, in the session's sandbox.
+Screenshots go to the temp directory; their paths are printed (`pytest -s` shows them).
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from pathlib import Path
 import httpx
 import pytest
 from sandbox_process import terminate
+
+from helpers.sandbox import launcher
 
 try:  # an optional test dependency: without it the test says how to get it
     from playwright.sync_api import expect, sync_playwright
@@ -92,9 +94,10 @@ def jupyterlab(tmp_path_factory):
                f"--ServerApp.root_dir={root_dir}", "--LabApp.extension_manager=readonly"]
     if os.geteuid() == 0:
         command.append("--allow-root")
+    state = home / "sandbox-state"
     env = {**os.environ, "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
-           "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"), "JUPYTER_CONFIG_DIR": str(home / "config")}
-    assert env.get("ECS_ALB_LAB_STATE_DIR"), "conftest.py sets the test session's sandbox directory"
+           "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"), "JUPYTER_CONFIG_DIR": str(home / "config"),
+           launcher.STATE_DIR_ENV: str(state)}
     log_path = home / "jupyterlab.log"
     with open(log_path, "w") as log:
         server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
@@ -104,6 +107,9 @@ def jupyterlab(tmp_path_factory):
         yield url
     finally:
         terminate(server)
+        with pytest.MonkeyPatch.context() as patch:  # the kernels' sandbox, started in `state`
+            patch.setenv(launcher.STATE_DIR_ENV, str(state))
+            launcher.stop_sandbox()
 
 
 def _wait_until_serving(url: str, server: subprocess.Popen, log_path: Path, timeout: float = 120.0) -> None:

@@ -21,7 +21,7 @@ from helpers.sandbox.alb import AlbEmulator, TargetChooser, forwarded, trace_id
 from helpers.sandbox.dataplane import DataPlane
 from helpers.sandbox.http11 import HttpConnection, Request
 from helpers.sandbox.region import Sandbox
-from helpers.sandbox.socks5 import Serve, Socks5Server
+from helpers.sandbox.socks5 import REP_TTL_EXPIRED, Serve, Socks5Server
 from helpers.sandbox.idle import Usage
 from helpers.sandbox.timescale import TimeScale
 from helpers.sandbox.wire import Wire
@@ -418,8 +418,10 @@ def test_dropped_connections_are_closed_after_the_hold(dataplane):
         sock.recv(2)
         name = b"lab-alb.test"
         sock.sendall(bytes([5, 1, 0, 3, len(name)]) + name + (8081).to_bytes(2, "big"))
-        # No SOCKS reply at all (a refusal would answer), then the sandbox closes the connection:
-        # had it held it forever, recv would raise when the socket's 5 s timeout fires.
+        # No SOCKS reply while the hold lasts (a refusal would answer at once), then "TTL expired"
+        # and the sandbox closes the connection: had it held it forever, recv would raise when the
+        # socket's 5 s timeout fires.
+        assert sock.recv(10) == bytes([5, REP_TTL_EXPIRED, 0, 1, 0, 0, 0, 0, 0, 0])
         assert sock.recv(10) == b""
     wait_until(lambda: (dataplane.server.connection_count == 0, f"{dataplane.server.connection_count} open"),
                what="the held connection to be forgotten", timeout=5, interval=0.02, progress=False)

@@ -13,7 +13,8 @@ import pytest
 
 from helpers.sandbox.socks5 import (REP_ADDRESS_TYPE_NOT_SUPPORTED, REP_COMMAND_NOT_SUPPORTED,
                                     REP_CONNECTION_REFUSED, REP_GENERAL_FAILURE, REP_HOST_UNREACHABLE,
-                                    REP_SUCCEEDED, Hold, Refuse, Serve, Socks5Server, splice)
+                                    REP_SUCCEEDED, REP_TTL_EXPIRED, Hold, Refuse, Serve, Socks5Server,
+                                    splice)
 from helpers.traffic import client
 
 pytestmark = pytest.mark.timeout(30)
@@ -198,7 +199,9 @@ def test_dropped_connection_gets_no_reply_then_is_closed(proxy):
         with pytest.raises(socket.timeout):
             sock.recv(10)  # nothing: the SYN was "dropped"
         sock.settimeout(5)
-        assert sock.recv(10) == b""  # the server gave up holding it (else recv would time out)
+        # The server gave up holding it (else recv would time out): "TTL expired", then it closes.
+        assert recv_exact(sock, 10) == bytes([5, REP_TTL_EXPIRED, 0, 1, 0, 0, 0, 0, 0, 0])
+        assert sock.recv(10) == b""
 
 
 def test_dropped_connection_is_a_client_connect_timeout(proxy):

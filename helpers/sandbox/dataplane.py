@@ -7,7 +7,7 @@ name or address and port, on a snapshot at most 0.25 s old, and the proxy behave
     unresolved    no such name or address in the region   -> SOCKS reply 0x04 "host unreachable"
                   (the sandbox's stand-in for a DNS failure: the client reports it like one)
     dropped       a route, NACL or SG drops the SYN        -> no reply at all: the client's connect
-                  timeout fires (the sandbox closes the connection after `hold_seconds` so nothing leaks)
+                  timeout fires (after `hold_seconds` the sandbox answers "TTL expired" and closes)
     no_listener   the ALB's SG admits the port but no listener is there. AWS does not document what a
                   client sees (FACTS.md, "Unconfirmed"); the sandbox treats it as a drop and says so
     instance      an instance port, admitted by SGs and NACLs -> over the wire (wire.py): the bytes go to
@@ -34,9 +34,11 @@ log = logging.getLogger("helpers.sandbox.dataplane")
 
 
 class DataPlane:
-    # Real seconds a dropped connection is held unanswered before the sandbox closes it; longer than
-    # any sensible client connect timeout, short enough that held sockets do not pile up.
-    hold_seconds: float = 10.0
+    # Real seconds a dropped connection is held unanswered before the sandbox gives up on it (SOCKS
+    # "TTL expired"): three times the longest timeout the course's requests use (10 s), so their own
+    # timeout always fires first, as with a real dropped SYN; short enough that held sockets do not
+    # pile up.
+    hold_seconds: float = 30.0
     # Real seconds without traffic after which a client connection (or a raw relay) is closed.
     idle_timeout: float = 60.0
     max_connections: int = 256

@@ -7,7 +7,8 @@ work) or an IPv4 address. What happens to each CONNECT is decided by a `route(ho
 
     Refuse(code)     answer with an RFC 1928 error code (REP_HOST_UNREACHABLE, REP_CONNECTION_REFUSED, ...)
     Hold(seconds)    answer nothing: the client waits until its own connect timeout fires - what a dropped
-                     SYN looks like - and the server closes the connection after `seconds` so nothing leaks
+                     SYN looks like. A client still waiting after `seconds` gets 0x06 "TTL expired" (the
+                     network gave up), and the connection is closed, so nothing leaks
     Serve(handler)   answer "succeeded", then `handler(sock)` owns the conversation
 
 The server never connects anywhere by itself; handlers decide (the sandbox's connect only to loopback).
@@ -241,11 +242,14 @@ class Socks5Server:
         return host, port
 
     def _hold(self, sock: socket.socket, seconds: float) -> None:
-        """Say nothing until the client gives up (closes) or `seconds` pass or the server stops."""
+        """Say nothing until the client gives up (closes) or `seconds` pass or the server stops.
+        A client still there after `seconds` hears "TTL expired": closing without a reply would
+        look like a proxy that broke, not like a network that dropped its packets."""
         deadline = time.monotonic() + seconds
         while not self.stopping.is_set():
             remaining = deadline - time.monotonic()
             if remaining <= 0:
+                sock.sendall(reply(REP_TTL_EXPIRED))
                 return
             readable, _, _ = select.select([sock], [], [], min(remaining, 0.2))
             if readable and not sock.recv(4096):

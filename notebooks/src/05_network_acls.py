@@ -25,13 +25,12 @@
 from botocore.exceptions import ClientError
 
 from helpers.course import Lab
-from helpers.lab_extras import answered_line, picture_png
+from helpers.lab_extras import picture_png
 from helpers.nacl_tools import acl_subnets_line, blockers_summary, client_error_line, dead_rules, sorted_blockers, what_if
 from helpers.resources.ecs import wait_for_unhealthy_event
 from helpers.resources.network_acls import default_acl_id, delete_entries, subnet_acl_id
 from helpers.resources.subnets import subnet_cidrs
 from helpers.tables import network_acl_table
-from helpers.waiters import WaitTimeout, wait_for_service
 
 lab = Lab.start()
 
@@ -194,7 +193,7 @@ tight_hosts_acl(lab, stack)
 # tasks' replies no longer get out of their subnet.
 
 # %%
-print("before:", wait_for_service(lab.clients, stack))
+print("before:", lab.wait_for_service(stack))
 print("deleted outbound rules:", delete_entries(lab.clients, hosts_acl_id, egress=True))
 print(lab.request(alb_url, timeout=10.0))
 why = lab.explain(alb_url)
@@ -238,7 +237,9 @@ print(wait_for_unhealthy_event(lab.clients, stack))
 # %% [markdown]
 # ## Exercise 2 - put the return rule back
 # Add the outbound rules again: allow tcp 1024-65535 to each ALB subnet on the hosts' NACL
-# (`hosts_acl_id`). Then the cell after waits for the targets to turn healthy.
+# (`hosts_acl_id`). The cell after first asks `explain` whether the path is open again (if not, it
+# says what still blocks it, at once); then it waits for every target to turn healthy, and sends
+# 12 requests.
 
 # %% jupyter={"source_hidden": true} tags=["solution"]
 ### BEGIN SOLUTION
@@ -248,11 +249,7 @@ for number, cidr in zip((100, 110), subnet_cidrs(lab.clients, stack.public_subne
 ### END SOLUTION
 
 # %%
-try:
-    print(wait_for_service(lab.clients, stack))
-except WaitTimeout as error:
-    print(f"not healthy yet - check your rules: {error}")
-print(answered_line(lab, alb_url, n=12))
+print(lab.wait_for_service(stack, url=alb_url, requests=12))
 tight_hosts_acl(lab, stack)
 
 # %% [markdown]

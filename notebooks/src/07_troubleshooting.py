@@ -27,10 +27,9 @@ from helpers.faults import break_stack
 from helpers.hardening import harden
 from helpers.lab_extras import answered_line, audit_text, picture_png
 from helpers.nacl_tools import blocker_digest
-from helpers.resources.ecs import wait_for_unhealthy_event
 from helpers.selfcheck.nb07 import stack_works
 from helpers.tables import network_acl_table, security_group_table
-from helpers.waiters import WaitTimeout, wait_for_service, wait_until
+from helpers.waiters import wait_until
 
 lab = Lab.start()
 stack = lab.build("nb07", hosts_in="private", quiet=True)
@@ -81,13 +80,11 @@ scaled = lab.clients.ecs.update_service(cluster=stack.cluster_name, service=stac
 
 # %% [markdown]
 # Wait for the tasks to start, then look again. (The wait ends when ECS reports that a target
-# of the service failed its health checks - or after 30 seconds, if nothing like that happens.)
+# of the service failed its health checks - or after 30 seconds, if nothing like that happens; with
+# no task running it says so at once.)
 
 # %%
-try:
-    print(wait_for_unhealthy_event(lab.clients, stack))
-except WaitTimeout:
-    print("no target of the service has failed a health check (yet)")
+print(lab.wait_for_unhealthy_target(stack))
 
 # %% [markdown]
 # The tasks run and are registered, but their health checks time out ("Request timed out" is
@@ -159,10 +156,7 @@ for number, cidr in ((100, "10.0.1.0/24"), (110, "10.0.2.0/24")):
 
 # %%
 print(blocker_digest(lab.explain(alb_url)))
-try:
-    print(wait_for_service(lab.clients, stack))
-except WaitTimeout as error:
-    print(f"not settled yet: {error}")
+print(lab.wait_for_service(stack, url=alb_url))
 
 # %%
 stack_works(lab, stack)
