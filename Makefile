@@ -56,7 +56,8 @@ WORKERS ?= 3
 test: setup browser
 	$(BIN)/python -m pytest -n $(WORKERS) --dist loadgroup --no-loadscope-reorder --durations=30
 
-# Not part of `make test`: the numbers, side by side with their baselines, into bench/RESULTS.md.
+# Not part of `make test`: the numbers, side by side with their baselines, into bench/RESULTS.md
+# (about half an hour: it also runs `make test` on a fresh clone; `bench/run.py --help`).
 bench: setup
 	$(BIN)/python bench/run.py --write bench/RESULTS.md
 

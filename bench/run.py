@@ -16,6 +16,8 @@ What it measures:
     memory per learner: the sandbox with the source's stack and its container processes, RSS and
         PSS (/proc/PID/smaps_rollup), vs a bare moto server
     the evaluator (one new flow) and the audit on synthetic VPCs of growing size: the growth curve
+    `make test` on a fresh clone of the last commit: set-up and test wall time, pytest's slowest
+        tests (no baseline: the aim is under 15 minutes on a 2-core machine). `--no-make-test` skips it.
 
 Tests never time things; this script is where the speed figures live. It is not part of `make test`.
 """
@@ -390,6 +392,41 @@ def nbval(results: Results, names: list[str]) -> list[str]:
     return commands
 
 
+# -- make test on a fresh clone ------------------------------------------------------------------------
+
+MAKE_TEST_COMMAND = "git clone <this repository> $TMPDIR/... && make setup browser && make test"
+
+
+def make_test(results: Results) -> list[str]:
+    """`make setup browser`, then `make test`, in a fresh clone of the last commit (uncommitted
+    changes are not in it). Returns pytest's "slowest durations" lines."""
+    clone = Path(tempfile.mkdtemp(prefix="ecs-alb-lab-bench-clone-")) / "repo"
+    subprocess.run(["git", "clone", "--quiet", str(REPO), str(clone)], check=True)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=clone, capture_output=True, text=True).stdout
+    env = {key: value for key, value in os.environ.items() if key != "ECS_ALB_LAB_STATE_DIR"}
+    section = f"make test on a fresh clone (commit {commit.strip()})"
+    timings, log = {}, clone / "make-test.log"
+    for target in ("setup browser", "test"):
+        print(f"make {target} in a fresh clone ...", flush=True)
+        began = time.perf_counter()
+        with open(log, "a") as out:
+            finished = subprocess.run(["make", *target.split()], cwd=clone, env=env, stdout=out, stderr=subprocess.STDOUT)
+        timings[target] = (time.perf_counter() - began, finished.returncode)
+    lines = log.read_text().splitlines()
+    start = next((i for i, line in enumerate(lines) if "slowest" in line and "durations" in line), None)
+    slowest = []
+    if start is not None:
+        slowest = [line for line in lines[start + 1:] if line.strip() and not line.startswith("(")]
+        slowest = slowest[:next((i for i, line in enumerate(slowest) if line.startswith("=")), len(slowest))]
+    summary = next((line.strip("= ") for line in reversed(lines) if " passed" in line or " failed" in line), "")
+    for target, (seconds, code) in timings.items():
+        note = summary if target == "test" else "venv, packages, Graphviz, Chromium (already installed ones are kept)"
+        if code:
+            note += f" (exit {code}: see the log)"
+        results.add(section, f"make {target}", seconds / 60, None, "min", note)
+    return slowest
+
+
 # -- the report -----------------------------------------------------------------------------------------
 
 def machine() -> dict:
@@ -399,7 +436,8 @@ def machine() -> dict:
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
 
 
-def markdown(results: Results, info: dict, command: str, nbval_commands: list[str], load: str) -> str:
+def markdown(results: Results, info: dict, command: str, nbval_commands: list[str], load: str,
+             slowest: list[str]) -> str:
     lines = ["# Benchmark results", "",
              "Written by `bench/run.py` (`make bench`); every ratio is ours / baseline, both measured in the same run.",
              "",
@@ -408,8 +446,9 @@ def markdown(results: Results, info: dict, command: str, nbval_commands: list[st
              f"- command: `{command}`",
              f"- load average (1 min) during the run: {load}.",
              "  Absolute figures depend on that load; the side-by-side ratios are what to compare between runs.",
-             "- `make test` wall time is not measured here (it is CI's run time, quoted in the README).",
              ]
+    if any(row.section.startswith("make test") for row in results.rows):
+        lines.append(f"- make test: `{MAKE_TEST_COMMAND}`")
     lines += [f"- nbval command: `{c}`" for c in nbval_commands]
     if "--notebooks" in command:
         lines.append("- nbval ran over the notebooks `--notebooks` names only (`make bench` runs them all).")
@@ -421,6 +460,9 @@ def markdown(results: Results, info: dict, command: str, nbval_commands: list[st
         baseline = "" if row.baseline is None else f"{row.baseline:.2f} {row.unit}"
         ratio = "" if row.ratio is None else f"{row.ratio:.2f}x"
         lines.append(f"| {row.name} | {row.ours:.2f} {row.unit} | {baseline} | {ratio} | {row.note} |")
+    if slowest:
+        lines += ["", "pytest's slowest tests in that `make test` (`--durations=30`; a test's time includes waiting",
+                  "for its turn on a busy machine):", "", "```", *slowest, "```"]
     return "\n".join(lines) + "\n"
 
 
@@ -430,12 +472,16 @@ def main() -> int:
     parser.add_argument("--notebooks", nargs="*", default=None, metavar="NN",
                         help="nbval over these notebooks only (e.g. 03 07); none given: skip nbval; default: all")
     parser.add_argument("--write", type=Path, help="also write the figures as Markdown to this file")
+    parser.add_argument("--no-make-test", dest="make_test", action="store_false",
+                        help="skip `make test` on a fresh clone (the longest part: about 15 minutes)")
     args = parser.parse_args()
     rounds, calls, repeat = (1, 60, 3) if args.quick else (3, 300, 5)
     requests = {1: 200, 100: 1000} if args.quick else {1: 500, 100: 3000}
-    info, results, nbval_commands = machine(), Results(), []
+    info, results, nbval_commands, slowest = machine(), Results(), [], []
     print(f"{info['nproc']} cores, {info['memory']}, Python {info['python']}, {info['date']}; load {os.getloadavg()}")
     with LoadSampler() as sampler:
+        if args.make_test:
+            slowest = make_test(results)
         if args.notebooks is None or args.notebooks:
             nbval_commands = nbval(results, args.notebooks or [])
         bare_start = control_plane(results, rounds, calls)
@@ -444,7 +490,7 @@ def main() -> int:
     print(f"\nload average (1 min) during the run: {sampler.summary()}")
     if args.write:
         command = shlex.join(["python", "bench/run.py", *sys.argv[1:]])
-        args.write.write_text(markdown(results, info, command, nbval_commands, sampler.summary()))
+        args.write.write_text(markdown(results, info, command, nbval_commands, sampler.summary(), slowest))
         print(f"wrote {args.write}")
     return 0
 
