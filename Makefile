@@ -51,10 +51,10 @@ lab: setup
 # Every test, and every notebook twice in the same sandbox (a second run must give the same
 # outputs: the notebooks clean up after themselves; tests/test_notebooks_run_twice.py). On WORKERS
 # pytest-xdist workers: the tests mostly wait on the sandbox's clocks, so three fit on two cores
-# (tests/conftest.py says how the suite is split). `make test WORKERS=0` runs it in one process.
+# (conftest.py says how the suite is split). `make test WORKERS=0` runs it in one process.
 WORKERS ?= 3
 test: setup browser
-	$(BIN)/python -m pytest -n $(WORKERS) --dist loadgroup --no-loadscope-reorder --durations=30
+	$(BIN)/python -m pytest -n $(WORKERS) --durations=30
 
 # Not part of `make test`: the numbers, side by side with their baselines, into bench/RESULTS.md
 # (about half an hour: it also runs `make test` on a fresh clone; `bench/run.py --help`).

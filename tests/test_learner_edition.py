@@ -14,10 +14,9 @@ TIMEOUT = 600  # one notebook with every exercise undone, on a loaded 2-core mac
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(TIMEOUT)]
 
 
-# One group per notebook, so pytest-xdist spreads them over its workers (see conftest.py).
-@pytest.mark.parametrize("source", [pytest.param(source, id=source.stem,
-                                                 marks=pytest.mark.xdist_group(f"learner-{source.stem}"))
-                                    for source in SOURCES])
+# One test per notebook, each a group of its own: pytest-xdist spreads them over its workers
+# (the root conftest.py).
+@pytest.mark.parametrize("source", SOURCES, ids=[source.stem for source in SOURCES])
 def test_learner_edition_runs(source):
     """`editions.py --check` executes the notebook in a kernel of its own, in a sandbox of its own."""
     checked = subprocess.run([sys.executable, str(ROOT / "tools" / "editions.py"), "--check", source.stem],
