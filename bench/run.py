@@ -480,13 +480,13 @@ def main() -> int:
     info, results, nbval_commands, slowest = machine(), Results(), [], []
     print(f"{info['nproc']} cores, {info['memory']}, Python {info['python']}, {info['date']}; load {os.getloadavg()}")
     with LoadSampler() as sampler:
-        if args.make_test:
-            slowest = make_test(results)
         if args.notebooks is None or args.notebooks:
             nbval_commands = nbval(results, args.notebooks or [])
         bare_start = control_plane(results, rounds, calls)
         stack_and_data_plane(results, bare_start, requests)
         evaluator_growth(results, repeat)
+        if args.make_test:  # last: its load would stay in the figures measured after it
+            slowest = make_test(results)
     print(f"\nload average (1 min) during the run: {sampler.summary()}")
     if args.write:
         command = shlex.join(["python", "bench/run.py", *sys.argv[1:]])
