@@ -47,7 +47,7 @@ LONGEST_FIRST = [
 ]
 
 
-def half_of(filename: str) -> str:
+def notebook_half(filename: str) -> str:
     """"05_network_acls.ipynb" -> "notebooks-2"."""
     return next((half for half, numbers in NOTEBOOK_HALVES.items() if filename[:2] in numbers), [*NOTEBOOK_HALVES][-1])
 
@@ -60,7 +60,7 @@ def group_of(nodeid: str) -> str:
     """The group a test belongs to: one worker runs a whole group, in collection order."""
     path = nodeid.split("::", 1)[0]
     if path.startswith(NOTEBOOKS + "/"):
-        return half_of(path.rsplit("/", 1)[-1])
+        return notebook_half(path.rsplit("/", 1)[-1])
     if path == SECOND_PASS:
         return nodeid.rsplit("[", 1)[-1].rstrip("]")  # parametrized by half
     if path in ONE_GROUP_PER_TEST:
@@ -73,7 +73,7 @@ def pytest_runtest_setup(item):
     """A notebook's kernel (started by nbval as its first cell is set up) gets its half's sandbox."""
     if item.path.suffix != ".ipynb":
         return (yield)
-    os.environ[STATE_DIR_ENV] = half_state_dir(half_of(item.path.name))
+    os.environ[STATE_DIR_ENV] = half_state_dir(notebook_half(item.path.name))
     try:
         return (yield)
     finally:
@@ -88,8 +88,7 @@ def pytest_generate_tests(metafunc):
 @pytest.fixture
 def half_notebooks(notebook_half) -> tuple[list, dict]:
     """The notebooks of one half, and an environment whose sandbox is that half's."""
-    notebooks = (Path(__file__).parent / NOTEBOOKS).glob("*.ipynb")
-    paths = sorted(path for path in notebooks if half_of(path.name) == notebook_half)
+    paths = sorted(p for p in (Path(__file__).parent / NOTEBOOKS).glob("*.ipynb") if notebook_half(p.name) == notebook_half)
     return paths, {**os.environ, STATE_DIR_ENV: half_state_dir(notebook_half)}
 
 
