@@ -1,10 +1,12 @@
-"""Every notebook again, in the sandbox its first run used: the notebooks clean up after
+"""Every notebook again, in the sandbox the first pass used: the notebooks clean up after
 themselves, so a second run in the same region gives the same outputs (nbval compares them again).
 
-The root conftest.py runs the notebooks in two halves, each in a sandbox of its own, and puts this
-test (once per half) after the half's last notebook: under pytest-xdist it runs on that half's
-worker once its notebooks are through. (Run on its own, it is a first run: no pass came before.)"""
+The root conftest.py puts this test in the notebooks' group, after the last notebook: under
+pytest-xdist it runs on the notebooks' worker once they are through, while the other workers go on
+with the rest.
+(Run on its own, it is a first run: there was no pass before it.)"""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,16 +14,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-TIMEOUT = 1800  # half of the notebooks, on a loaded 2-core machine (about 3 minutes when it is quiet)
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+TIMEOUT = 1800  # every notebook, on a loaded 2-core machine (about 5 minutes when it is quiet)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(TIMEOUT)]
 
 
-def test_every_notebook_again_in_the_same_sandbox(half_notebooks):
-    notebooks, env = half_notebooks  # conftest.py: this half's notebooks and its sandbox's state dir
+def test_every_notebook_again_in_the_same_sandbox():
     # LAB_KEEP_SANDBOX: the inner run leaves the sandbox to this session, which stops it at its end.
+    env = {**os.environ, "LAB_KEEP_SANDBOX": "1"}
     again = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                            *(str(path.relative_to(ROOT)) for path in notebooks)],
-                           cwd=ROOT, env={**env, "LAB_KEEP_SANDBOX": "1"}, capture_output=True, text=True,
-                           timeout=TIMEOUT)
+                            *(str(path.relative_to(ROOT)) for path in NOTEBOOKS)],
+                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=TIMEOUT)
     assert again.returncode == 0, again.stdout[-8000:] + again.stderr[-2000:]
