@@ -341,12 +341,15 @@ class Lab:
         return "\n".join(lines)
 
     def _still_blocked(self, url: str) -> str | None:
-        """A line saying why waiting is pointless while `explain` finds `url` blocked; else None."""
-        why = self.explain(url)
-        if why.reachable:
+        """A line saying why waiting is pointless while `explain` finds every ALB -> target leg behind
+        `url` blocked (the way health checks travel); else None. A blocked front (the client's way
+        to the ALB) does not stop health checks, and without target legs there is nothing to judge."""
+        legs = self.explain(url).verdict.targets
+        if not legs or any(leg.reachable for leg in legs):
             return None
-        return (f"not waiting: explain still finds {url} BLOCKED ({', '.join(why.codes)}), so no health check "
-                "can pass yet. Fix that, then run this cell again.")
+        codes = sorted({e.code for leg in legs for e in leg.explanations})
+        return (f"not waiting: explain still finds the ALB's way to every target behind {url} BLOCKED "
+                f"({', '.join(codes)}), so no health check can pass yet. Fix that, then run this cell again.")
 
     def wait_for_unhealthy_target(self, stack: Stack, *, timeout: float = 30.0) -> str:
         """ECS's event for the first target of the service that failed its health checks; or, at

@@ -31,10 +31,14 @@ def test_waits_after_a_fix_answer_at_once_while_the_path_is_blocked(sandbox):
     for waited in (lab.wait_for_service(stack, url=url, requests=3, timeout=600),
                    lab.watch_targets(stack, {"healthy": 3}, url=url, timeout=600)):
         # A 600 s timeout would fail the test (pytest-timeout): the answer comes from explain, at once.
-        assert waited.startswith(f"not waiting: explain still finds {url} BLOCKED (ENI_SG_RULES_MISMATCH)"), waited
+        assert waited.startswith("not waiting: explain still finds the ALB's way to every target behind "
+                                 f"{url} BLOCKED (ENI_SG_RULES_MISMATCH)"), waited
         assert "Fix that, then run this cell again." in waited
     with pytest.raises(WaitTimeout):  # without a url it is a plain wait, as before
         lab.watch_targets(stack, {"healthy": 4}, timeout=0.5)
+
+    # A blocked front (no listener on 8081) does not stop health checks: that wait is not cut short.
+    assert lab.wait_for_service(stack, url=f"http://{stack.alb_dns_name}:8081/", timeout=1).startswith("not settled")
 
     clients.ec2.authorize_security_group_ingress(GroupId=stack.host_sg_id, IpPermissions=rules)
     settled = lab.wait_for_service(stack, url=url, requests=3)
