@@ -80,3 +80,23 @@ def pytest_sessionfinish(session, exitstatus):
     # notebooks' second pass) leaves it to the session that started it.
     if os.environ.get("LAB_KEEP_SANDBOX") != "1" and not os.environ.get("PYTEST_XDIST_WORKER"):
         stop_sandbox()
+
+
+def sandbox_log_tail(chars: int = 4000) -> str:
+    """What the session's sandbox logged (its warnings and errors): the other half of a failure."""
+    from helpers.sandbox.launcher import state_dir
+
+    try:
+        text = (state_dir() / "sandbox.log").read_text()
+    except OSError as exc:
+        return f"(no sandbox log: {exc})"
+    return text[-chars:] or "(the sandbox logged nothing)"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    # A failed notebook cell (or the second pass) shows what the notebooks' sandbox logged.
+    if report.failed and call.when == "call" and group_of(item.nodeid) == NOTEBOOKS:
+        report.sections.append(("the notebooks' sandbox log", sandbox_log_tail()))
+    return report

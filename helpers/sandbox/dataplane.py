@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 from functools import partial
 
 from helpers import evaluator
@@ -42,6 +43,9 @@ class DataPlane:
     # Real seconds without traffic after which a client connection (or a raw relay) is closed.
     idle_timeout: float = 60.0
     max_connections: int = 256
+    # Real seconds a CONNECT's decision may take before the log says so: the client's timeout counts
+    # it, so a slow decision looks like a dropped packet to the client.
+    slow_decision_seconds: float = 1.0
 
     def __init__(self, ctx) -> None:
         self.ctx = ctx
@@ -70,8 +74,13 @@ class DataPlane:
         self.ctx.usage.touch()  # a connection through the proxy is a use of the sandbox (idle.py)
         if not PORT_MIN <= port <= PORT_MAX:
             return Refuse(REP_GENERAL_FAILURE)
+        started = time.monotonic()
         verdict = evaluator.evaluate(self.view.snapshot(), Flow(destination=host, port=port, source="internet"))
+        took = time.monotonic() - started
         log.debug("CONNECT %s:%d -> %s", host, port, verdict.outcome)
+        if took > self.slow_decision_seconds:
+            log.warning("CONNECT %s:%d -> %s took %.1f s to decide (the client's timeout counts it)",
+                        host, port, verdict.outcome, took)
         if verdict.outcome == "unresolved":
             return Refuse(REP_HOST_UNREACHABLE)
         if verdict.outcome in ("dropped", "no_listener", "instance"):

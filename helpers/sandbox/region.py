@@ -20,6 +20,7 @@ from __future__ import annotations
 import io
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 from urllib.parse import parse_qs
@@ -156,7 +157,10 @@ class SandboxContext:
                 self._snapshot_ready.wait(1.0)
         try:
             reading = self.generation  # changes that land during the read trigger another one
+            started = time.monotonic()
             snap = read_snapshot(self.clients(purpose="snapshot"))
+            if time.monotonic() - started > 1.0:
+                log.warning("reading the region's snapshot took %.1f s", time.monotonic() - started)
             with self._snapshot_ready:
                 self._snapshot = (reading, snap)
         finally:
