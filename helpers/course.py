@@ -303,8 +303,6 @@ class Lab:
         still finds that path blocked it says so at once instead of waiting for checks that cannot
         pass, and a timeout returns a "not there yet" line instead of raising (an exercise not
         finished yet is not an error)."""
-        if url is not None and (blocked := self._still_blocked(url)):
-            return blocked
         arn = target_group_arn or stack.target_group_arn
         wanted = dict(sorted(until.items()))
         passed: list[str] = []
@@ -314,6 +312,11 @@ class Lab:
             passed.extend(state for state in counts if state not in wanted and state not in passed)
             return counts == wanted, ", ".join(f"{n} {state}" for state, n in counts.items()) or "no targets"
 
+        # The first look comes before anything slow (`explain` reads the whole region): the states
+        # the targets start from are part of the answer, and a quick change could pass them by.
+        check()
+        if url is not None and (blocked := self._still_blocked(url)):
+            return blocked
         try:
             end = wait_until(check, what="target health", timeout=timeout, interval=0.05)
         except WaitTimeout as error:

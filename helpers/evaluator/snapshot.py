@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Literal
 
+from botocore.exceptions import ClientError
+
 from helpers.evaluator.ports import cidr_range, ip_int, is_ipv4
 from helpers.facts import NACL_STAR_RULE
 
@@ -598,6 +600,20 @@ _EC2_READERS = {
 }
 
 
+# Deleted between two calls of one read (a stack being cleaned up meanwhile): skipped, as a read
+# a moment later would not see it either.
+_GONE = ("LoadBalancerNotFound", "ListenerNotFound", "TargetGroupNotFound")
+
+
+def _unless_gone(read, default=()):
+    try:
+        return read()
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in _GONE:
+            return default
+        raise
+
+
 def _read_elbv2(elbv2) -> dict:
     lbs, listeners, rules, tgs, targets = [], [], [], [], []
     for lb in _pages(elbv2, "describe_load_balancers", "LoadBalancers"):
@@ -608,9 +624,9 @@ def _read_elbv2(elbv2) -> dict:
             lb.get("VpcId", ""), tuple(z["SubnetId"] for z in lb.get("AvailabilityZones", []) if z.get("SubnetId")),
             tuple(lb.get("SecurityGroups", [])), lb.get("Type", "application"), lb.get("State", {}).get("Code", "active")))
         # One call per load balancer and per listener: the API takes no batch of ARNs here.
-        for li in _pages(elbv2, "describe_listeners", "Listeners", LoadBalancerArn=lb["LoadBalancerArn"]):
+        for li in _unless_gone(lambda: _pages(elbv2, "describe_listeners", "Listeners", LoadBalancerArn=lb["LoadBalancerArn"])):
             listeners.append(Listener(li["ListenerArn"], li["LoadBalancerArn"], int(li["Port"]), li.get("Protocol", "HTTP")))
-            for r in _pages(elbv2, "describe_rules", "Rules", ListenerArn=li["ListenerArn"]):
+            for r in _unless_gone(lambda: _pages(elbv2, "describe_rules", "Rules", ListenerArn=li["ListenerArn"])):
                 rules.append(ListenerRule(r["RuleArn"], li["ListenerArn"], str(r.get("Priority", "default")),
                                           tuple(r.get("Conditions", [])), tuple(r.get("Actions", []))))
     for tg in _pages(elbv2, "describe_target_groups", "TargetGroups"):
@@ -621,11 +637,12 @@ def _read_elbv2(elbv2) -> dict:
             tg.get("HealthCheckPath", "/"), tg.get("HealthCheckProtocol", "HTTP")))
         if tg.get("TargetType", "instance") not in ("instance", "ip"):
             continue
-        for d in elbv2.describe_target_health(TargetGroupArn=arn).get("TargetHealthDescriptions", []):
-            health = d.get("TargetHealth", {})
+        health = _unless_gone(lambda: elbv2.describe_target_health(TargetGroupArn=arn), default={})
+        for d in health.get("TargetHealthDescriptions", []):
+            state = d.get("TargetHealth", {})
             targets.append(TargetRecord(
-                arn, d["Target"]["Id"], int(d["Target"].get("Port") or tg.get("Port") or 0), health.get("State", "unavailable"),
-                health.get("Reason"), health.get("Description"), d["Target"].get("AvailabilityZone")))
+                arn, d["Target"]["Id"], int(d["Target"].get("Port") or tg.get("Port") or 0), state.get("State", "unavailable"),
+                state.get("Reason"), state.get("Description"), d["Target"].get("AvailabilityZone")))
     return dict(load_balancers=tuple(lbs), listeners=tuple(listeners), rules=tuple(rules),
                 target_groups=tuple(tgs), targets=tuple(targets))
 
@@ -663,17 +680,45 @@ def _read_ecs(ecs) -> tuple[Task, ...]:
     return tuple(tasks)
 
 
+# What a snapshot is read in: each part is one reader's fields, read on its own. The sandbox re-reads
+# only the parts a change may have touched (helpers/sandbox/snapshot_parts.py).
+EC2_PARTS = tuple(_EC2_READERS)
+ELBV2_PART = "elbv2"  # load_balancers, listeners, rules, target_groups, targets: one chain of calls
+ECS_PART = "ecs"  # tasks
+PARTS = (*EC2_PARTS, ELBV2_PART, ECS_PART)
+
+
+def _read_part(clients, part: str) -> dict:
+    if part in _EC2_READERS:
+        return {part: _EC2_READERS[part](clients.ec2)}
+    if part == ELBV2_PART:
+        return _read_elbv2(clients.elbv2)
+    if part == ECS_PART:
+        return {"tasks": _read_ecs(clients.ecs)}
+    raise ValueError(f"unknown snapshot part {part!r}; the parts are: {', '.join(PARTS)}")
+
+
+def read_parts(clients, parts=PARTS) -> dict[str, dict]:
+    """Read some parts of the region (default: all): part name -> its Snapshot fields. The parts
+    run side by side: boto3 clients are thread-safe and most of a call's time is the round trip
+    and parsing."""
+    parts = list(parts)
+    if len(parts) == 1:
+        return {parts[0]: _read_part(clients, parts[0])}
+    with ThreadPoolExecutor(max_workers=len(parts), thread_name_prefix="read-snapshot") as pool:
+        futures = {part: pool.submit(_read_part, clients, part) for part in parts}
+        return {part: future.result() for part, future in futures.items()}
+
+
+def snapshot_from_parts(parts: dict[str, dict], region: str = "") -> Snapshot:
+    """A Snapshot from every part's fields (as `read_parts` returns them)."""
+    fields = {}
+    for part_fields in parts.values():
+        fields.update(part_fields)
+    return Snapshot(**fields, region=region, taken_at=time.time())
+
+
 def read_snapshot(clients) -> Snapshot:
     """Read the region through boto3 (`clients.ec2`, `.elbv2`, `.ecs`): about twenty Describe/List
-    calls (plus one per extra load balancer, listener and target group), all read-only. The
-    independent ones run side by side: boto3 clients are thread-safe and most of a call's time is
-    the round trip and parsing."""
-    ec2, elbv2, ecs = clients.ec2, clients.elbv2, clients.ecs
-    with ThreadPoolExecutor(max_workers=len(_EC2_READERS) + 2, thread_name_prefix="read-snapshot") as pool:
-        ec2_parts = {name: pool.submit(reader, ec2) for name, reader in _EC2_READERS.items()}
-        elbv2_part = pool.submit(_read_elbv2, elbv2)
-        ecs_part = pool.submit(_read_ecs, ecs)
-        fields = {name: future.result() for name, future in ec2_parts.items()}
-        fields.update(elbv2_part.result())
-        fields["tasks"] = ecs_part.result()
-    return Snapshot(**fields, region=getattr(clients, "region", ""), taken_at=time.time())
+    calls (plus one per extra load balancer, listener and target group), all read-only."""
+    return snapshot_from_parts(read_parts(clients), region=getattr(clients, "region", ""))

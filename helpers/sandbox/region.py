@@ -29,6 +29,7 @@ from helpers.backend import DEFAULT_REGION, SANDBOX_ACCOUNT_ID, Clients
 from helpers.facts import AGENT_HOST_PORT_RANGE as DEFAULT_HOST_PORT_RANGE  # the ECS agent's (Linux's) range
 from helpers.facts import PORT_MAX, PORT_MIN
 from helpers.sandbox.idle import Usage
+from helpers.sandbox.snapshot_parts import parts_changed, service_of
 from helpers.sandbox.timescale import TimeScale
 
 SNAPSHOT_USER_AGENT = "ecs-alb-lab-snapshot"
@@ -61,10 +62,14 @@ class SandboxContext:
     lock: threading.RLock = field(default_factory=threading.RLock)
     account_id: str = SANDBOX_ACCOUNT_ID
     components: dict[str, Any] = field(default_factory=dict)
-    # Bumped by every change to the region (see `changed`); a snapshot is re-read only after one.
+    # Bumped by every change to the region (see `changed`); a snapshot is re-read only after one,
+    # and then only the parts that changed (`part_generations`, snapshot_parts.py).
     generation: int = 0
+    part_generations: dict[str, int] = field(default_factory=dict)
     usage: Usage = field(default_factory=Usage)  # who uses the sandbox, and when it was last used (idle.py)
     _snapshot: tuple[int, Any] | None = field(default=None, repr=False)
+    _parts: dict[str, tuple[int, dict]] = field(default_factory=dict, repr=False)  # part -> (its generation, fields)
+    _generation_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _snapshot_reading: bool = field(default=False, repr=False)
     _snapshot_ready: threading.Condition = field(default_factory=threading.Condition, repr=False)
     _clients: dict[str, Clients] = field(default_factory=dict, repr=False)
@@ -112,10 +117,19 @@ class SandboxContext:
 
         return iam_backends[self.account_id]["global"]
 
-    def changed(self) -> None:
+    def changed(self, parts=None) -> None:
         """Something in the region changed: the next `snapshot()` reads it again (and the
-        refresher starts reading at once, so traffic rarely waits for it)."""
-        self.generation += 1
+        refresher starts reading at once, so traffic rarely waits for it). `parts`: the snapshot
+        parts it may have touched (snapshot_parts.py); None: all of them."""
+        from helpers.evaluator.snapshot import PARTS
+
+        parts = PARTS if parts is None else parts
+        if not parts:
+            return
+        with self._generation_lock:
+            for part in parts:  # the parts first: a reader that sees the new generation sees them too
+                self.part_generations[part] = self.part_generations.get(part, 0) + 1
+            self.generation += 1
         with self._snapshot_ready:
             self._snapshot_ready.notify_all()
 
@@ -140,10 +154,10 @@ class SandboxContext:
         """The evaluator's view of the region, as of the latest change.
 
         Read through the API (never call this while holding `lock`), and only again after a
-        change: one thread reads while the others wait for that read, so a burst of callers
-        costs one read, and a region at rest costs none.
+        change, and then only the parts that changed: one thread reads while the others wait for
+        that read, so a burst of callers costs one read, and a region at rest costs none.
         """
-        from helpers.evaluator import read_snapshot
+        from helpers.evaluator.snapshot import PARTS, read_parts, snapshot_from_parts
 
         wanted = self.generation
         with self._snapshot_ready:
@@ -156,11 +170,18 @@ class SandboxContext:
                     break
                 self._snapshot_ready.wait(1.0)
         try:
-            reading = self.generation  # changes that land during the read trigger another one
+            with self._generation_lock:  # changes that land during the read trigger another one
+                reading, part_generations = self.generation, dict(self.part_generations)
+            stale = [part for part in PARTS
+                     if part not in self._parts or self._parts[part][0] < part_generations.get(part, 0)]
             started = time.monotonic()
-            snap = read_snapshot(self.clients(purpose="snapshot"))
-            if time.monotonic() - started > 1.0:
-                log.warning("reading the region's snapshot took %.1f s", time.monotonic() - started)
+            fresh = read_parts(self.clients(purpose="snapshot"), stale) if stale else {}
+            took = time.monotonic() - started
+            if took > 1.0:
+                log.warning("reading %d of the region's %d snapshot parts took %.1f s", len(stale), len(PARTS), took)
+            for part, fields in fresh.items():
+                self._parts[part] = (part_generations.get(part, 0), fields)
+            snap = snapshot_from_parts({part: self._parts[part][1] for part in PARTS}, region=self.region)
             with self._snapshot_ready:
                 self._snapshot = (reading, snap)
         finally:
@@ -189,24 +210,26 @@ def _action(environ) -> str:
     return (parse_qs(query).get("Action") or [""])[0]
 
 
-def _may_change(environ) -> bool:
+def _may_change(environ, action: str) -> bool:
     """Could this request change the region? Snapshot reads and Describe/List/Get calls cannot."""
     if SNAPSHOT_USER_AGENT in environ.get("HTTP_USER_AGENT", ""):
         return False
-    return not _action(environ).startswith(READ_ONLY_ACTIONS)
+    return not action.startswith(READ_ONLY_ACTIONS)
 
 
 def _locked_app(app: Callable, ctx: SandboxContext) -> Callable:
-    """Serve moto under ctx.lock, and count every request that may change the region."""
+    """Serve moto under ctx.lock, and count every request that may change the region, with the
+    snapshot parts it may change."""
 
     def serve(environ, start_response):
-        changes = _may_change(environ)
+        action = _action(environ)  # before moto reads the body
+        changes = _may_change(environ, action)
         with ctx.lock:
             try:
                 return app(environ, start_response)
             finally:
                 if changes:
-                    ctx.changed()
+                    ctx.changed(parts_changed(service_of(environ), action))
 
     return serve
 

@@ -43,6 +43,7 @@ from moto.core.utils import utcnow
 from moto.ec2.models.instance_types import INSTANCE_TYPES
 from moto.ecs.models import Task
 
+from helpers.evaluator.snapshot import ECS_PART
 from helpers.facts import ECS_SERVICE_LINKED_ROLE, ECS_SERVICE_LINKED_ROLE_MISSING
 from helpers.sandbox import (agent_config, awsvpc, capacity_providers, deployments, fargate, placement, target_health,
                              unsupported)
@@ -462,6 +463,7 @@ class EcsScheduler:
             task.stopped_at = task.execution_stopped_at = now
             container = task.containers[0]
             container.last_status = "STOPPED"
+            self.ctx.changed([ECS_PART])  # the evaluator's tasks: nothing listens on its ports any more
             if run.eni_id:
                 awsvpc.release(self.ctx, task, run.eni_id)
             exit_code = tick.exit_codes.get(run.task_arn)
@@ -731,9 +733,9 @@ class EcsScheduler:
             if run.task_ip:  # awsvpc: no host port; the container is reached on the task's own IP
                 container.network_bindings = []
                 container.network_interfaces = [{"attachmentId": task.attachments[0]["id"], "privateIpv4Address": run.task_ip}]
-                self.ctx.changed()  # the evaluator finds an ip target's task among RUNNING tasks
             else:
                 container.network_bindings = run.network_bindings
+            self.ctx.changed([ECS_PART])  # the evaluator finds a target's task (and its ports) among RUNNING tasks
             run.started_monotonic = time.monotonic()
 
     def _register_targets(self) -> None:
