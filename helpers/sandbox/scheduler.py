@@ -463,7 +463,6 @@ class EcsScheduler:
             task.stopped_at = task.execution_stopped_at = now
             container = task.containers[0]
             container.last_status = "STOPPED"
-            self.ctx.changed([ECS_PART])  # the evaluator's tasks: nothing listens on its ports any more
             if run.eni_id:
                 awsvpc.release(self.ctx, task, run.eni_id)
             exit_code = tick.exit_codes.get(run.task_arn)
@@ -733,9 +732,12 @@ class EcsScheduler:
             if run.task_ip:  # awsvpc: no host port; the container is reached on the task's own IP
                 container.network_bindings = []
                 container.network_interfaces = [{"attachmentId": task.attachments[0]["id"], "privateIpv4Address": run.task_ip}]
+                self.ctx.changed([ECS_PART])  # the evaluator finds an ip target's task among RUNNING tasks
             else:
+                # No change signalled: what a bridge task's binding tells the evaluator (which task
+                # answers on a host port) only explains, it decides no connection; a signal would make
+                # every new connection during a rollout wait for a re-read.
                 container.network_bindings = run.network_bindings
-            self.ctx.changed([ECS_PART])  # the evaluator finds a target's task (and its ports) among RUNNING tasks
             run.started_monotonic = time.monotonic()
 
     def _register_targets(self) -> None:
