@@ -138,6 +138,9 @@ class Lab:
         self.clients = clients
         self.socks_proxy = socks_proxy
         self.endpoint_url = endpoint_url
+        # Target group ARN -> the health states this lab last saw there (a wait or a watch): where
+        # the next watch starts from, however quickly the targets change after the learner's change.
+        self._last_seen: dict[str, dict[str, int]] = {}
 
     @classmethod
     def start(cls, *, quiet: bool = False) -> "Lab":
@@ -168,6 +171,7 @@ class Lab:
         stack = build_stack(self.clients, StackSpec(name=name, **spec))
         if wait:
             status = wait_for_service(self.clients, stack)
+            self._last_seen[stack.target_group_arn] = target_states(self.clients, stack.target_group_arn)
             if not quiet:
                 print(f"stack {name!r} is up: {status}")
         return stack
@@ -286,6 +290,7 @@ class Lab:
         def check() -> tuple[bool, str]:
             service = ecs.describe_service(self.clients, stack.cluster_name, stack.service_name)
             counts = target_states(self.clients, stack.target_group_arn)
+            self._last_seen[stack.target_group_arn] = counts
             done = service["runningCount"] == count and counts == {"healthy": count}
             states = ", ".join(f"{n} {state}" for state, n in counts.items()) or "no targets"
             return done, f"{service['runningCount']}/{service['desiredCount']} tasks running; targets: {states}"
@@ -295,9 +300,10 @@ class Lab:
     def watch_targets(self, stack: Stack, until: dict[str, int], *, url: str | None = None,
                       target_group_arn: str | None = None, timeout: float = 30.0) -> str:
         """Watch the target group (with a progress line) until its health states are exactly
-        `until`, e.g. {"healthy": 1}. Returns one line: the other states targets passed through
-        on the way (in the order first seen) and the end state - no timings, so it reads the same
-        on every run. Raises helpers.waiters.WaitTimeout after `timeout` seconds.
+        `until`, e.g. {"healthy": 1}. Returns one line: the other states the targets were in since
+        this lab last looked at them (its previous wait or watch; in the order first seen) and the
+        end state - no timings, so it reads the same on every run, even when the targets changed
+        before the watch began. Raises helpers.waiters.WaitTimeout after `timeout` seconds.
 
         With `url`, the watch follows an exercise that repairs the path to `url`: while `explain`
         still finds that path blocked it says so at once instead of waiting for checks that cannot
@@ -307,13 +313,17 @@ class Lab:
         wanted = dict(sorted(until.items()))
         passed: list[str] = []
 
+        def saw(counts: dict[str, int]) -> None:
+            passed.extend(state for state in counts if state not in wanted and state not in passed)
+            self._last_seen[arn] = counts
+
         def check() -> tuple[bool, str]:
             counts = target_states(self.clients, arn)
-            passed.extend(state for state in counts if state not in wanted and state not in passed)
+            saw(counts)
             return counts == wanted, ", ".join(f"{n} {state}" for state, n in counts.items()) or "no targets"
 
-        # The first look comes before anything slow (`explain` reads the whole region): the states
-        # the targets start from are part of the answer, and a quick change could pass them by.
+        saw(self._last_seen.get(arn, {}))
+        # The first look comes before anything slow (`explain` reads the whole region).
         check()
         if url is not None and (blocked := self._still_blocked(url)):
             return blocked
@@ -339,6 +349,7 @@ class Lab:
             lines = [wait_for_service(self.clients, stack, timeout=timeout)]
         except WaitTimeout as error:
             return f"not settled yet: {error}"
+        self._last_seen[stack.target_group_arn] = target_states(self.clients, stack.target_group_arn)
         if url is not None and requests:
             lines.append(answered_line(self, url, n=requests))
         return "\n".join(lines)
