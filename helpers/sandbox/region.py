@@ -210,11 +210,13 @@ def _action(environ) -> str:
     return (parse_qs(query).get("Action") or [""])[0]
 
 
-def _may_change(environ, action: str) -> bool:
-    """Could this request change the region? Snapshot reads and Describe/List/Get calls cannot."""
+def _changing_action(environ) -> str | None:
+    """The action of a request that could change the region, or None: the snapshot's own reads
+    and Describe/List/Get calls cannot."""
     if SNAPSHOT_USER_AGENT in environ.get("HTTP_USER_AGENT", ""):
-        return False
-    return not action.startswith(READ_ONLY_ACTIONS)
+        return None
+    action = _action(environ)
+    return None if action.startswith(READ_ONLY_ACTIONS) else action
 
 
 def _locked_app(app: Callable, ctx: SandboxContext) -> Callable:
@@ -222,13 +224,12 @@ def _locked_app(app: Callable, ctx: SandboxContext) -> Callable:
     snapshot parts it may change."""
 
     def serve(environ, start_response):
-        action = _action(environ)  # before moto reads the body
-        changes = _may_change(environ, action)
+        action = _changing_action(environ)  # before moto reads the body
         with ctx.lock:
             try:
                 return app(environ, start_response)
             finally:
-                if changes:
+                if action is not None:
                     ctx.changed(parts_changed(service_of(environ), action))
 
     return serve
