@@ -26,6 +26,7 @@ from typing import Any, Callable
 from urllib.parse import parse_qs
 
 from helpers.backend import DEFAULT_REGION, SANDBOX_ACCOUNT_ID, Clients
+from helpers.evaluator.snapshot import PARTS, read_parts, snapshot_from_parts
 from helpers.facts import AGENT_HOST_PORT_RANGE as DEFAULT_HOST_PORT_RANGE  # the ECS agent's (Linux's) range
 from helpers.facts import PORT_MAX, PORT_MIN
 from helpers.sandbox.idle import Usage
@@ -62,10 +63,9 @@ class SandboxContext:
     lock: threading.RLock = field(default_factory=threading.RLock)
     account_id: str = SANDBOX_ACCOUNT_ID
     components: dict[str, Any] = field(default_factory=dict)
-    # Bumped by every change to the region (see `changed`); a snapshot is re-read only after one,
-    # and then only the parts that changed (`part_generations`, snapshot_parts.py).
-    generation: int = 0
-    part_generations: dict[str, int] = field(default_factory=dict)
+    # Snapshot part -> bumped by every change that may touch it (see `changed`): a snapshot is re-read
+    # only after a change, and then only the parts that changed (snapshot_parts.py).
+    part_generations: dict[str, int] = field(default_factory=lambda: dict.fromkeys(PARTS, 0))
     usage: Usage = field(default_factory=Usage)  # who uses the sandbox, and when it was last used (idle.py)
     _snapshot: tuple[int, Any] | None = field(default=None, repr=False)
     _parts: dict[str, tuple[int, dict]] = field(default_factory=dict, repr=False)  # part -> (its generation, fields)
@@ -74,6 +74,12 @@ class SandboxContext:
     _snapshot_ready: threading.Condition = field(default_factory=threading.Condition, repr=False)
     _clients: dict[str, Clients] = field(default_factory=dict, repr=False)
     _clients_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def generation(self) -> int:
+        """Grows with every change to the region (the keys never change, so this sum is safe
+        while another thread bumps a part)."""
+        return sum(self.part_generations.values())
 
     @property
     def region(self) -> str:
@@ -121,15 +127,12 @@ class SandboxContext:
         """Something in the region changed: the next `snapshot()` reads it again (and the
         refresher starts reading at once, so traffic rarely waits for it). `parts`: the snapshot
         parts it may have touched (snapshot_parts.py); None: all of them."""
-        from helpers.evaluator.snapshot import PARTS
-
         parts = PARTS if parts is None else parts
         if not parts:
             return
         with self._generation_lock:
-            for part in parts:  # the parts first: a reader that sees the new generation sees them too
-                self.part_generations[part] = self.part_generations.get(part, 0) + 1
-            self.generation += 1
+            for part in parts:
+                self.part_generations[part] += 1
         with self._snapshot_ready:
             self._snapshot_ready.notify_all()
 
@@ -157,8 +160,6 @@ class SandboxContext:
         change, and then only the parts that changed: one thread reads while the others wait for
         that read, so a burst of callers costs one read, and a region at rest costs none.
         """
-        from helpers.evaluator.snapshot import PARTS, read_parts, snapshot_from_parts
-
         wanted = self.generation
         with self._snapshot_ready:
             while True:
@@ -171,16 +172,16 @@ class SandboxContext:
                 self._snapshot_ready.wait(1.0)
         try:
             with self._generation_lock:  # changes that land during the read trigger another one
-                reading, part_generations = self.generation, dict(self.part_generations)
-            stale = [part for part in PARTS
-                     if part not in self._parts or self._parts[part][0] < part_generations.get(part, 0)]
+                part_generations = dict(self.part_generations)
+            reading = sum(part_generations.values())
+            stale = [part for part in PARTS if part not in self._parts or self._parts[part][0] < part_generations[part]]
             started = time.monotonic()
             fresh = read_parts(self.clients(purpose="snapshot"), stale) if stale else {}
             took = time.monotonic() - started
             if took > 1.0:
                 log.warning("reading %d of the region's %d snapshot parts took %.1f s", len(stale), len(PARTS), took)
             for part, fields in fresh.items():
-                self._parts[part] = (part_generations.get(part, 0), fields)
+                self._parts[part] = (part_generations[part], fields)
             snap = snapshot_from_parts({part: self._parts[part][1] for part in PARTS}, region=self.region)
             with self._snapshot_ready:
                 self._snapshot = (reading, snap)
